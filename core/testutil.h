@@ -1,0 +1,46 @@
+/* core/testutil.h: helpers for troupe's cmocka tests (testonly). */
+#ifndef TROUPE_CORE_TESTUTIL_H
+#define TROUPE_CORE_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+/* Counts the processes whose parent is `parent`, from /proc; *zombies (if
+ * not NULL) receives how many of them are zombies. */
+int trt_children(pid_t parent, int *zombies);
+
+/* Whether /proc/PID exists (a zombie counts as existing). */
+bool trt_proc_exists(pid_t pid);
+
+/* Reads one '\n'-terminated line from fd into buf (without the newline),
+ * waiting at most timeout_ms for it. Returns its length, or -1 on timeout,
+ * EOF or error. Reads byte by byte: test lines are short. */
+int trt_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
+/* Writes a formatted line to fd, in one write(2). */
+void trt_write_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Makes this process a child subreaper, so that orphans of the actors it
+ * spawns are re-parented here (and can be reaped and checked) rather than
+ * to whatever PID 1 the test runs under. */
+void trt_subreaper(void);
+
+/* Reaps every re-parented orphan that has exited; returns how many. */
+int trt_reap_orphans(void);
+
+/* Asserts that this process has no child left, live or zombie. Every test
+ * that forks ends with it. */
+void trt_assert_no_children(void);
+
+/* Gives the suite its own run-directory base (/tmp/trt-XXXXXX) so parallel
+ * test binaries never see each other, and removes it at exit. Call first in
+ * main. */
+void trt_private_run_dir(void);
+
+#endif
