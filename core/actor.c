@@ -65,7 +65,6 @@ static struct {
 } s_self;
 
 static tr_actor *s_children;
-static bool s_hook_installed;
 
 static void s_registry_add(tr_actor *a)
 {
@@ -151,7 +150,7 @@ static int s_pidfd_signal(int pidfd, int sig)
 }
 
 /* Reaps children whose handles were dropped while they ran, so that none
- * lingers as a zombie longer than until troupe is next called. */
+ * lingers as a zombie longer than until the next spawn. */
 static void s_reap_detached(void)
 {
     pid_t me = getpid();
@@ -206,6 +205,18 @@ static int s_cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* close_range(2) needs Linux 5.9; before that, one close per number. */
+static void s_close_range(unsigned lo, unsigned hi)
+{
+    if (close_range(lo, hi, 0) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 1 << 20)
+        max = 1 << 20;
+    for (unsigned fd = lo; fd <= hi && fd < (unsigned)max; fd++)
+        close((int)fd);
+}
+
 /* Closes every descriptor above 2 except the ones in keep (sorted here). */
 static void s_close_fds(int *keep, size_t n)
 {
@@ -215,10 +226,10 @@ static void s_close_fds(int *keep, size_t n)
         if (keep[i] < (int)lo)
             continue;
         if ((unsigned)keep[i] > lo)
-            close_range(lo, (unsigned)keep[i] - 1, 0);
+            s_close_range(lo, (unsigned)keep[i] - 1);
         lo = (unsigned)keep[i] + 1;
     }
-    close_range(lo, ~0U, 0);
+    s_close_range(lo, ~0U);
 }
 
 /* Claims name for this process: an flock on <run_dir>/.names/<name>, released
@@ -257,7 +268,6 @@ static _Noreturn void s_child_main(const s_spawn *sp)
     int fd = sp->fd;
     tr__sys_forked(sp->name);
     s_children = NULL; /* the parent's children are not ours */
-    s_hook_installed = false;
     s_self.is_actor = true;
     s_self.parent = sp->parent;
     s_self.mailbox = NULL;
@@ -293,14 +303,16 @@ static _Noreturn void s_child_main(const s_spawn *sp)
     if (rc != TR_OK)
         s_child_fail(fd, rc, errno, 127);
 
-    /* A behaviour takes SIGTERM through a signalfd in its loop. Block it
-     * before the context starts its threads, which inherit the mask. */
+    /* A behaviour takes SIGTERM through a signalfd in its loop: block it
+     * before the context starts its threads, which inherit the mask. Any
+     * other actor gets SIGTERM's default, even when spawned by a behaviour
+     * (whose mask it inherited). */
     int sigfd = -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(sp->b != NULL ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
     if (sp->b != NULL) {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigprocmask(SIG_BLOCK, &set, NULL);
         sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
         if (sigfd < 0)
             s_child_fail(fd, TR_ESYSTEM, errno, 127);
@@ -323,12 +335,9 @@ static _Noreturn void s_child_main(const s_spawn *sp)
         _exit(127);
     close(fd);
 
-    int code;
     if (sp->b != NULL)
-        code = tr__behaviour_loop(sp->b, state, s_self.mailbox, sigfd);
-    else
-        code = sp->fn(sp->arg);
-    tr__sys_exit(code);
+        tr__behaviour_loop(sp->b, state, s_self.mailbox, sigfd);
+    tr__sys_exit(sp->fn(sp->arg));
 }
 
 /* ---- the parent side ------------------------------------------------------- */
@@ -344,10 +353,7 @@ static int s_spawn_common(tr_actor **out, s_spawn *sp)
     if (rc != TR_OK)
         return rc;
     s_reap_detached();
-    if (!s_hook_installed) {
-        tr__sys_set_exit_hook(s_exit_hook);
-        s_hook_installed = true;
-    }
+    tr__sys_add_exit_hook(TR__EXIT_CHILDREN, s_exit_hook);
 
     tr_actor *a = calloc(1, sizeof *a);
     if (a == NULL)
@@ -481,7 +487,10 @@ pid_t tr_actor_pid(const tr_actor *a) { return a ? a->pid : -1; }
 const char *tr_actor_name(const tr_actor *a) { return a ? a->name : NULL; }
 const char *tr_actor_address(const tr_actor *a) { return a ? a->address : NULL; }
 bool tr_actor_is_daemon(const tr_actor *a) { return a && (a->flags & TR_SPAWN_DAEMON); }
-int tr_actor_fd(const tr_actor *a) { return a ? a->pidfd : -1; }
+int tr_actor_fd(const tr_actor *a)
+{
+    return a != NULL && a->owner == getpid() ? a->pidfd : -1;
+}
 
 bool tr_actor_is_alive(tr_actor *a)
 {
@@ -527,6 +536,9 @@ int tr_actor_signal(tr_actor *a, int sig)
 {
     if (a == NULL || sig <= 0 || sig >= NSIG)
         return TR_EINVAL;
+    /* In a forked copy of the handle the descriptor number is stale. */
+    if (a->owner != getpid())
+        return TR_ESTATE;
     if (a->pidfd < 0)
         return TR_OK;
     if (s_pidfd_signal(a->pidfd, sig) != 0 && errno != ESRCH)

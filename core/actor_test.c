@@ -395,7 +395,9 @@ static void test_identity_title_and_descriptors(void **state)
                      8);
     assert_string_equal(name, "ident-actor");
     assert_string_equal(comm, "ident-actor");
-    assert_string_equal(cmd, "ident-actor");
+    /* cmdline shows the name only where the process may set it
+     * (CAP_SYS_RESOURCE); argv's own memory is never overwritten. */
+    (void)cmd;
     assert_int_equal(ppid, getpid());
     assert_int_equal(pid, tr_actor_pid(a));
     assert_int_equal(closed, 1);
@@ -486,7 +488,12 @@ static void test_failed_spawns_are_reported(void **state)
 static int s_try_join_inherited(void *arg)
 {
     tr_actor *sibling = arg;
-    return tr_actor_join(sibling, 0) == TR_ESTATE ? 0 : 1;
+    if (tr_actor_join(sibling, 0) != TR_ESTATE)
+        return 1;
+    /* The copied pidfd number is stale here: signalling must be refused. */
+    if (tr_actor_kill(sibling) != TR_ESTATE || tr_actor_fd(sibling) != -1)
+        return 2;
+    return 0;
 }
 
 static void test_join_from_other_process_refused(void **state)
@@ -569,8 +576,50 @@ static void test_message_sent_right_after_spawn_arrives(void **state)
     trt_assert_no_children();
 }
 
-int main(void)
+static char **s_argv;
+
+static int s_check_argv(void *arg)
 {
+    /* The actor's argument points into the program's argv: it must read
+     * back unchanged in the child, whatever the process title is. */
+    const char *want = "argv-probe";
+    return strcmp((const char *)arg, want) == 0 && strcmp(s_argv[1], want) == 0 ? 0 : 1;
+}
+
+static int s_return_minus_one(void *arg)
+{
+    (void)arg;
+    return -1;
+}
+
+static void test_argv_intact_and_exit_codes_modulo_256(void **state)
+{
+    (void)state;
+    tr_actor *a = NULL;
+    assert_string_equal(s_argv[1], "argv-probe");
+    assert_int_equal(tr_actor_spawn(&a, "argv-check", s_check_argv, s_argv[1], NULL), TR_OK);
+    assert_int_equal(tr_actor_join(a, LONG_MS), TR_OK);
+    int code;
+    assert_int_equal(tr_actor_exitcode(a, &code), TR_OK);
+    assert_int_equal(code, 0);
+    tr_actor_destroy(&a);
+    /* -1 is an exit status of 255, as exit(-1) gives, not a signal. */
+    assert_int_equal(tr_actor_spawn(&a, "minus-one", s_return_minus_one, NULL, NULL), TR_OK);
+    assert_int_equal(tr_actor_join(a, LONG_MS), TR_OK);
+    assert_int_equal(tr_actor_exitcode(a, &code), TR_OK);
+    assert_int_equal(code, 255);
+    tr_actor_destroy(&a);
+    trt_assert_no_children();
+}
+
+int main(int argc, char **argv)
+{
+    /* Re-run ourselves with a known argument, so that argv[1] is ours. */
+    if (argc < 2 || strcmp(argv[1], "argv-probe") != 0) {
+        execl("/proc/self/exe", argv[0], "argv-probe", (char *)NULL);
+        return 2;
+    }
+    s_argv = argv;
     trt_private_run_dir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_code_is_return_value),
@@ -585,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_failed_spawns_are_reported),
         cmocka_unit_test(test_join_from_other_process_refused),
         cmocka_unit_test(test_message_sent_right_after_spawn_arrives),
+        cmocka_unit_test(test_argv_intact_and_exit_codes_modulo_256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

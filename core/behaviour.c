@@ -25,13 +25,15 @@ static bool s_sigterm_pending(int sigfd)
     return n == (ssize_t)sizeof si;
 }
 
-static int s_finish(const tr_behaviour *b, void *state, int reason)
+static _Noreturn void s_finish(const tr_behaviour *b, void *state, int reason)
 {
     int code = b->terminate != NULL ? b->terminate(state, reason) : 0;
-    return reason == TR_REASON_SHUTDOWN ? -SIGTERM : code;
+    if (reason == TR_REASON_SHUTDOWN)
+        tr__sys_exit_signal(SIGTERM);
+    tr__sys_exit(code);
 }
 
-int tr__behaviour_loop(const tr_behaviour *b, void *state, void *mailbox, int sigfd)
+_Noreturn void tr__behaviour_loop(const tr_behaviour *b, void *state, void *mailbox, int sigfd)
 {
     zmq_pollitem_t items[2] = {
         {.socket = mailbox, .events = ZMQ_POLLIN},
@@ -45,22 +47,22 @@ int tr__behaviour_loop(const tr_behaviour *b, void *state, void *mailbox, int si
             int action = b->handle(state, &msg);
             tr_msg_close(&msg);
             if (action != TR_CONTINUE)
-                return s_finish(b, state, TR_REASON_NORMAL);
+                s_finish(b, state, TR_REASON_NORMAL);
             if (++handled % TR_SIGNAL_CHECK == 0 && s_sigterm_pending(sigfd))
-                return s_finish(b, state, TR_REASON_SHUTDOWN);
+                s_finish(b, state, TR_REASON_SHUTDOWN);
             continue;
         }
         tr_msg_close(&msg);
         if (rc != TR_EEMPTY) {
             tr_log(TR_LOG_ERROR, "TR-MAILBOX-FAIL", "mailbox receive failed: %s",
                    tr_strerror(rc));
-            return s_finish(b, state, TR_REASON_ERROR);
+            s_finish(b, state, TR_REASON_ERROR);
         }
         if (zmq_poll(items, 2, -1) < 0 && errno != EINTR) {
             tr_log(TR_LOG_ERROR, "TR-MAILBOX-FAIL", "poll failed: errno %d", errno);
-            return s_finish(b, state, TR_REASON_ERROR);
+            s_finish(b, state, TR_REASON_ERROR);
         }
         if ((items[1].revents & ZMQ_POLLIN) && s_sigterm_pending(sigfd))
-            return s_finish(b, state, TR_REASON_SHUTDOWN);
+            s_finish(b, state, TR_REASON_SHUTDOWN);
     }
 }

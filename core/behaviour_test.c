@@ -168,6 +168,51 @@ static void test_minimal_behaviour(void **state)
     trt_assert_no_children();
 }
 
+/* A behaviour spawns a function actor and terminates it: SIGTERM, which the
+ * behaviour itself blocks for its signalfd, must reach the child. */
+static int s_block(void *arg)
+{
+    char c;
+    return (int)read((int)(intptr_t)arg, &c, 1);
+}
+
+static int s_spawner(void *state, tr_msg *msg)
+{
+    int *fds = state; /* [0] the pipe the grandchild blocks on, [1] report */
+    (void)msg;
+    tr_spawn_opts o = {.keep_fds = &fds[0], .nkeep_fds = 1};
+    tr_actor *g = NULL;
+    int code = 999;
+    if (tr_actor_spawn(&g, "grandchild", s_block, (void *)(intptr_t)fds[0], &o) == TR_OK &&
+        tr_actor_terminate(g) == TR_OK && tr_actor_join(g, LONG_MS) == TR_OK)
+        tr_actor_exitcode(g, &code);
+    tr_actor_destroy(&g);
+    trt_write_line(fds[1], "%d", code);
+    return TR_STOP;
+}
+
+static void test_child_of_behaviour_can_be_terminated(void **state)
+{
+    (void)state;
+    int hold[2], rep[2];
+    assert_int_equal(pipe(hold), 0);
+    assert_int_equal(pipe(rep), 0);
+    int fds[2] = {hold[0], rep[1]};
+    tr_spawn_opts o = {.keep_fds = fds, .nkeep_fds = 2};
+    tr_behaviour b = {.handle = s_spawner};
+    tr_actor *a = NULL;
+    assert_int_equal(tr_actor_spawn_behaviour(&a, "spawner", &b, fds, &o), TR_OK);
+    assert_int_equal(tr_actor_send(a, "go", 2, TR_FOREVER), TR_OK);
+    s_expect(rep[0], "-15");
+    assert_int_equal(tr_actor_join(a, LONG_MS), TR_OK);
+    tr_actor_destroy(&a);
+    close(hold[0]);
+    close(hold[1]);
+    close(rep[0]);
+    close(rep[1]);
+    trt_assert_no_children();
+}
+
 int main(void)
 {
     trt_private_run_dir();
@@ -176,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_runs_terminate_and_exits_minus_15),
         cmocka_unit_test(test_sigterm_gets_through_a_flood),
         cmocka_unit_test(test_minimal_behaviour),
+        cmocka_unit_test(test_child_of_behaviour_can_be_terminated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <zmq.h>
+
+/* What a tr_msg holds: the frame, and how many bytes of troupe's own header
+ * precede the user's bytes in it (tr_msg_data skips them). */
+typedef struct tr__msg {
+    zmq_msg_t zmsg;
+    unsigned skip;
+} tr__msg;
 
 /* The ZeroMQ context of this process, created on first use. After a fork the
  * inherited context is abandoned untouched (it is not fork-safe) and a new
@@ -32,15 +40,22 @@ int tr__sys_lock_fd(void);
 /* Name used in log lines: the actor's name, or "main". */
 const char *tr__sys_self_name(void);
 
-/* Orderly exit of an actor process: runs the exit hook (children), closes
- * every registered socket so lingering messages go out, terminates the
- * context, flushes stdio, and _exit()s with code (0..255), or, for a
- * negative code, ends by signal -code. Never returns. */
+/* Orderly exit of an actor process: runs the exit hooks, closes every
+ * registered socket so lingering messages go out, terminates the context,
+ * flushes stdio, and _exit()s with code & 0xff (as exit(3) would). */
 _Noreturn void tr__sys_exit(int code);
 
-/* The hook actor.c installs to join or stop this process's children at an
- * orderly exit, before sockets close. */
-void tr__sys_set_exit_hook(void (*hook)(void));
+/* The same, ending by signal sig (with its default action) instead, so that
+ * the parent sees -sig as the exit code. */
+_Noreturn void tr__sys_exit_signal(int sig);
+
+/* Hooks run at an orderly exit, before sockets close: first every hook of
+ * phase TR__EXIT_DELIVER (queues and pipes deliver what they still hold, which
+ * may need this process's children alive to take it), then those of phase
+ * TR__EXIT_CHILDREN (actor.c stops or joins the children). Adding a hook
+ * twice adds it once. Hooks are per process: a forked child starts with none. */
+enum { TR__EXIT_DELIVER = 0, TR__EXIT_CHILDREN = 1 };
+void tr__sys_add_exit_hook(int phase, void (*hook)(void));
 
 /* Monotonic clock in milliseconds and microseconds. */
 long long tr__now_ms(void);
@@ -75,14 +90,35 @@ int tr__sock_wait(void *sock, short events, long long deadline_ms);
 
 /* ---- proctitle.c ---------------------------------------------------------- */
 
-/* Sets /proc/self/comm (15 bytes) and, within the space the original command
- * line occupied, /proc/self/cmdline to title, so ps and top show it. */
+/* Sets /proc/self/comm (15 bytes) to title and, where the process may
+ * (CAP_SYS_RESOURCE), points /proc/self/cmdline at a copy of it, so ps and
+ * top show it. argv's memory is never written. */
 void tr__proctitle_set(const char *title);
 
 /* ---- behaviour.c ---------------------------------------------------------- */
 
 /* Runs behaviour b's loop on the bound mailbox socket until handle asks to
- * stop, SIGTERM arrives on sigfd (a signalfd), or the mailbox fails. Returns
- * the exit code: terminate's return, or -SIGTERM for a shutdown. */
+ * stop, SIGTERM arrives on sigfd (a signalfd), or the mailbox fails; then
+ * runs terminate and ends the process: with terminate's return value, or by
+ * SIGTERM for a shutdown. */
 struct tr_behaviour;
-int tr__behaviour_loop(const struct tr_behaviour *b, void *state, void *mailbox, int sigfd);
+_Noreturn void tr__behaviour_loop(const struct tr_behaviour *b, void *state, void *mailbox,
+                                  int sigfd);
+
+/* ---- frames of queues and pipes (docs/wire-format.md) ---------------------- */
+
+/* The first byte of the first frame of every message a queue or a pipe
+ * carries: the high nibble is the format version (1), the low one the kind.
+ * Data frames carry the user's bytes after it. */
+enum {
+    TR__F_DATA = 0x11,   /* producer -> consumer, pipe end -> end: user data */
+    TR__F_EOS = 0x12,    /* producer -> consumer: end of this producer's
+                          * stream; pipe end -> end: this end closed */
+    TR__F_HELLO = 0x13,  /* consumer -> producer: u32 window (little-endian) */
+    TR__F_CREDIT = 0x14, /* consumer -> producer: u32 messages taken */
+    TR__F_ACK = 0x15,    /* consumer -> producer: EOS received, all got */
+    TR__F_PING = 0x16,   /* producer -> consumer: liveness probe, ignored */
+};
+
+/* Builds a frame of 1 + size bytes: kind, then data. */
+int tr__frame_init(zmq_msg_t *m, int kind, const void *data, size_t size);

@@ -50,7 +50,7 @@ static int s_map_errno(int err, int would_block_code)
 
 int tr__sock_send_msg(void *sock, struct tr_msg *msg, int flags, int timeout_ms)
 {
-    zmq_msg_t *m = (zmq_msg_t *)msg;
+    zmq_msg_t *m = &((tr__msg *)msg)->zmsg;
     if (zmq_msg_size(m) > tr_sys_max_msg_size())
         return TR_ETOOBIG;
     long long deadline = -2;
@@ -78,20 +78,22 @@ int tr__sock_send(void *sock, const void *data, size_t size, int flags, int time
         return TR_ETOOBIG;
     /* zmq_send does exactly this copy inside; doing it here lets the timeout
      * loop live in one place. */
-    zmq_msg_t m;
-    if (zmq_msg_init_size(&m, size) != 0)
+    tr__msg tm = {.skip = 0};
+    if (zmq_msg_init_size(&tm.zmsg, size) != 0)
         return TR_ENOMEM;
     if (size > 0)
-        memcpy(zmq_msg_data(&m), data, size);
-    int rc = tr__sock_send_msg(sock, (struct tr_msg *)&m, flags, timeout_ms);
-    zmq_msg_close(&m);
+        memcpy(zmq_msg_data(&tm.zmsg), data, size);
+    int rc = tr__sock_send_msg(sock, (struct tr_msg *)&tm, flags, timeout_ms);
+    zmq_msg_close(&tm.zmsg);
     return rc;
 }
 
 int tr__sock_recv(void *sock, struct tr_msg *msg, int timeout_ms)
 {
-    zmq_msg_t *m = (zmq_msg_t *)msg;
+    tr__msg *tm = (tr__msg *)msg;
+    zmq_msg_t *m = &tm->zmsg;
     zmq_msg_init(m);
+    tm->skip = 0;
     long long deadline = -2;
     for (;;) {
         if (zmq_msg_recv(m, sock, ZMQ_DONTWAIT) >= 0)
@@ -109,4 +111,15 @@ int tr__sock_recv(void *sock, struct tr_msg *msg, int timeout_ms)
         if (r < 0)
             return s_map_errno(errno, TR_EEMPTY);
     }
+}
+
+int tr__frame_init(zmq_msg_t *m, int kind, const void *data, size_t size)
+{
+    if (zmq_msg_init_size(m, size + 1) != 0)
+        return TR_ENOMEM;
+    unsigned char *p = zmq_msg_data(m);
+    p[0] = (unsigned char)kind;
+    if (size > 0)
+        memcpy(p + 1, data, size);
+    return TR_OK;
 }

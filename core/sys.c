@@ -37,6 +37,12 @@
 #define TR_IPC_PATH_MAX 107
 #define TR_NAME_MAX 64
 #define TR_BASE_MAX 256
+/* "<base>/<pid>-XXXXXX/<name>/<slot>" must fit sun_path: a base of up to
+ * TR_BASE_ROOMY bytes leaves room for names of TR_NAME_MAX; a base of up to
+ * TR_BASE_LONGEST leaves room for names of 24. */
+#define TR_BASE_ROOMY 24
+#define TR_BASE_LONGEST 64
+#define TR_EXIT_HOOKS 8
 
 static struct {
     /* settings */
@@ -58,7 +64,8 @@ static struct {
     size_t nsockets, capsockets;
 
     char self_name[TR_NAME_MAX + 1];
-    void (*exit_hook)(void);
+    void (*exit_hooks[2][TR_EXIT_HOOKS])(void);
+    int nexit_hooks[2];
 } s_sys = {.lock_fd = -1};
 
 static pthread_once_t s_settings_once = PTHREAD_ONCE_INIT;
@@ -97,7 +104,7 @@ static void s_settings_load(void)
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     if (base != NULL && *base != '\0')
         snprintf(s_sys.base, sizeof s_sys.base, "%s", base);
-    else if (xdg != NULL && *xdg == '/' && strlen(xdg) < 40)
+    else if (xdg != NULL && *xdg == '/' && strlen(xdg) + 7 <= TR_BASE_ROOMY)
         snprintf(s_sys.base, sizeof s_sys.base, "%s/troupe", xdg);
     else
         snprintf(s_sys.base, sizeof s_sys.base, "/tmp/troupe-%u", (unsigned)geteuid());
@@ -271,22 +278,54 @@ static void s_clean_stale(void)
     closedir(d);
 }
 
+static void s_run_exit_hooks(void)
+{
+    for (int phase = 0; phase < 2; phase++)
+        for (int i = 0; i < s_sys.nexit_hooks[phase]; i++)
+            s_sys.exit_hooks[phase][i]();
+    s_sys.nexit_hooks[0] = s_sys.nexit_hooks[1] = 0;
+}
+
+static void s_close_all(void);
+
 static void s_atexit(void)
 {
-    if (s_sys.exit_hook != NULL)
-        s_sys.exit_hook();
-    /* Only the root removes the run directory, and only at its orderly exit;
-     * an actor that calls exit() itself must not take it away. */
+    s_run_exit_hooks();
+    s_close_all();
+    /* Only the root removes the run directory, at its orderly exit, and only
+     * when no other process of the system still holds the lock: orphaned
+     * actors (children of a killed actor) may still live in it. Our own
+     * descriptor is closed first; a fresh one then gets the lock only if no
+     * other process shares the old one. An actor that calls exit() itself
+     * must not take the directory away either, hence the pid check. */
     if (s_sys.root_pid == getpid() && s_sys.run_dir[0] != '\0') {
-        s_rm_tree(s_sys.run_dir);
+        char lock[sizeof s_sys.run_dir + 8];
+        snprintf(lock, sizeof lock, "%s/.lock", s_sys.run_dir);
+        close(s_sys.lock_fd);
+        s_sys.lock_fd = -1;
+        int fd = open(lock, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            s_rm_tree(s_sys.run_dir);
+        else
+            tr_log(TR_LOG_INFO, "TR-RUNDIR-KEPT", "%s is still in use; the next root removes it",
+                   s_sys.run_dir);
+        if (fd >= 0)
+            close(fd);
         s_sys.run_dir[0] = '\0';
     }
 }
 
 static int s_make_base(void)
 {
-    if (mkdir(s_sys.base, 0700) != 0 && errno != EEXIST)
-        return TR_ESYSTEM;
+    if (mkdir(s_sys.base, 0700) != 0 && errno != EEXIST) {
+        /* $XDG_RUNTIME_DIR is only a preference: fall back to /tmp. */
+        const char *env = getenv("TROUPE_RUN_DIR");
+        if (env != NULL && *env != '\0')
+            return TR_ESYSTEM;
+        snprintf(s_sys.base, sizeof s_sys.base, "/tmp/troupe-%u", (unsigned)geteuid());
+        if (mkdir(s_sys.base, 0700) != 0 && errno != EEXIST)
+            return TR_ESYSTEM;
+    }
     struct stat st;
     if (lstat(s_sys.base, &st) != 0)
         return TR_ESYSTEM;
@@ -307,8 +346,7 @@ int tr_sys_init(void)
     int rc = TR_OK;
     if (s_sys.run_dir[0] != '\0')
         goto out;
-    /* "<base>/<pid>-XXXXXX/" + a 64-byte name must fit sun_path. */
-    if (strlen(s_sys.base) + 1 + 20 + 1 + TR_NAME_MAX > TR_IPC_PATH_MAX) {
+    if (strlen(s_sys.base) > TR_BASE_LONGEST) {
         tr_log(TR_LOG_ERROR, "TR-RUNDIR-LONG", "run directory base %s is too long for ipc://",
                s_sys.base);
         rc = TR_EINVAL;
@@ -333,9 +371,13 @@ int tr_sys_init(void)
         rc = TR_ESYSTEM;
         goto out;
     }
+    /* Lock the file before it has the name cleaners look for, so no other
+     * root can ever see it unlocked. */
+    char tmp[sizeof lock + 8];
+    snprintf(tmp, sizeof tmp, "%s/.lock.new", dir);
     snprintf(lock, sizeof lock, "%s/.lock", dir);
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+    int fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0 || rename(tmp, lock) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
@@ -368,6 +410,12 @@ int tr_sys_address(const char *name, char *buf, size_t len)
     int n = snprintf(buf, len, "ipc://%s/%s", s_sys.run_dir, name);
     if (n < 0 || (size_t)n >= len)
         return TR_EINVAL;
+    /* Room for a queue's "/<slot>" under the name, within sun_path. */
+    if ((size_t)n - strlen("ipc://") + 3 > TR_IPC_PATH_MAX) {
+        tr_log(TR_LOG_ERROR, "TR-NAME-LONG", "%s: too long for ipc:// under %s", name,
+               s_sys.run_dir);
+        return TR_EINVAL;
+    }
     return TR_OK;
 }
 
@@ -382,9 +430,15 @@ const char *tr__sys_self_name(void)
     return s_sys.self_name;
 }
 
-void tr__sys_set_exit_hook(void (*hook)(void))
+void tr__sys_add_exit_hook(int phase, void (*hook)(void))
 {
-    s_sys.exit_hook = hook;
+    int *n = &s_sys.nexit_hooks[phase != 0];
+    void (**hooks)(void) = s_sys.exit_hooks[phase != 0];
+    for (int i = 0; i < *n; i++)
+        if (hooks[i] == hook)
+            return;
+    if (*n < TR_EXIT_HOOKS)
+        hooks[(*n)++] = hook;
 }
 
 /* ---- context and sockets ------------------------------------------------- */
@@ -468,7 +522,7 @@ void tr__sys_forked(const char *self_name)
     s_sys.ctx = NULL;
     s_sys.ctx_pid = 0;
     s_sys.nsockets = 0;
-    s_sys.exit_hook = NULL;
+    s_sys.nexit_hooks[0] = s_sys.nexit_hooks[1] = 0;
     if (self_name != NULL)
         snprintf(s_sys.self_name, sizeof s_sys.self_name, "%s", self_name);
     /* The mutex may have been held by another thread of the parent. */
@@ -476,10 +530,10 @@ void tr__sys_forked(const char *self_name)
     memcpy(&s_lock, &fresh, sizeof fresh);
 }
 
-_Noreturn void tr__sys_exit(int code)
+/* Closes what this process opened on its own context, sending what
+ * lingers, and terminates the context. */
+static void s_close_all(void)
 {
-    if (s_sys.exit_hook != NULL)
-        s_sys.exit_hook();
     if (s_sys.ctx != NULL && s_sys.ctx_pid == getpid()) {
         while (s_sys.nsockets > 0) {
             void *s = s_sys.sockets[s_sys.nsockets - 1];
@@ -491,18 +545,29 @@ _Noreturn void tr__sys_exit(int code)
     free(s_sys.sockets);
     s_sys.sockets = NULL;
     s_sys.capsockets = 0;
+}
+
+static void s_exit_orderly(void)
+{
+    s_run_exit_hooks();
+    s_close_all();
     fflush(NULL);
-    if (code < 0) {
-        /* End by the signal itself, so the parent sees -sig as for any
-         * actor that signal ended. */
-        int sig = -code;
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, sig);
-        signal(sig, SIG_DFL);
-        sigprocmask(SIG_UNBLOCK, &set, NULL);
-        raise(sig);
-        _exit(128 + sig);
-    }
+}
+
+_Noreturn void tr__sys_exit(int code)
+{
+    s_exit_orderly();
     _exit(code & 0xff);
+}
+
+_Noreturn void tr__sys_exit_signal(int sig)
+{
+    s_exit_orderly();
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    signal(sig, SIG_DFL);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig);
 }

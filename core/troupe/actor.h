@@ -15,11 +15,16 @@
  *  - the parent learns of a child's death through a pidfd (tr_actor_fd) that
  *    fits in any poll loop; every child is reaped by join, is_alive, destroy
  *    or at exit;
- *  - a daemon actor dies with its parent, even when the parent is SIGKILLed;
+ *  - a daemon actor dies with its parent, even when the parent is SIGKILLed
+ *    (PR_SET_PDEATHSIG: strictly, when the thread that spawned it ends, so
+ *    spawn daemons from a thread that lives as long as the process);
  *  - at the parent's orderly exit (return from main, exit()), daemon actors
  *    are terminated and non-daemon actors are waited for, as in Python.
  *
- * Handles are not thread-safe: use an actor handle from one thread at a time.
+ * Threads: spawn, destroy and the orderly exit share this process's list of
+ * children; call them from one thread (or under your own lock). A handle is
+ * used from one thread at a time. Do not set SIGCHLD to SIG_IGN or reap
+ * children with waitpid(-1): troupe reaps its own children.
  */
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H
@@ -41,7 +46,8 @@ typedef struct tr_actor tr_actor;
 #define TR_FOREVER (-1)
 #define TR_NOWAIT 0
 
-/* An actor's entry function. Its return value (0..255) becomes the exit code. */
+/* An actor's entry function. Its return value becomes the exit code, modulo
+ * 256 as with exit(3): return 0..255. */
 typedef int (*tr_actor_fn)(void *arg);
 
 /* What a behaviour's handle callback returns. */
@@ -90,8 +96,10 @@ typedef struct tr_spawn_opts {
  * it was at the fork. On success *out is a new handle the caller frees with
  * tr_actor_destroy. Errors: TR_EINVAL (NULL out or fn, invalid name, see
  * tr_name_valid), TR_EEXIST (a live actor of this system has the name),
- * TR_ESPAWN (the child failed before fn ran; it has been reaped),
- * TR_ESYSTEM (fork, pipe or pidfd_open failed; errno), TR_ENOMEM. */
+ * TR_ESPAWN (the child died or its init failed before it was ready; it has
+ * been reaped), TR_ESYSTEM (a system call failed in the parent: fork, pipe,
+ * pidfd_open; or in the child before fn ran: binding its mailbox, claiming
+ * its name; errno is the child's), TR_ENOMEM. */
 int tr_actor_spawn(tr_actor **out, const char *name, tr_actor_fn fn, void *arg,
                    const tr_spawn_opts *opts);
 
@@ -138,8 +146,9 @@ int tr_actor_join(tr_actor *a, int timeout_ms);
 /* tr_actor_exitcode stores the exit code in *code: the entry's return value,
  * or minus the signal number when a signal ended the child (-9 for SIGKILL,
  * -11 for a segfault), as Python's Process.exitcode. Returns TR_ESTATE while
- * the child is running (it reaps a child that has exited), TR_EINVAL for
- * NULL arguments. */
+ * the child is running (it reaps a child that has exited) or when called
+ * outside the parent before the child was reaped, TR_EINVAL for NULL
+ * arguments. */
 int tr_actor_exitcode(tr_actor *a, int *code);
 
 /* tr_actor_terminate sends SIGTERM, tr_actor_kill SIGKILL, tr_actor_signal
@@ -152,7 +161,8 @@ int tr_actor_signal(tr_actor *a, int sig);
 
 /* tr_actor_fd returns a descriptor that becomes readable when the child
  * exits (a pidfd), for poll(2), epoll or zmq_poll; then call tr_actor_join
- * with TR_NOWAIT to reap it. Owned by the handle; -1 once reaped. */
+ * with TR_NOWAIT to reap it. Owned by the handle; -1 once reaped, and -1 in
+ * any process but the parent. */
 int tr_actor_fd(const tr_actor *a);
 
 /* tr_actor_send sends one message of size bytes to the actor's mailbox,
@@ -178,7 +188,8 @@ bool tr_self_is_actor(void);
 /* tr_self_recv receives the next message of this actor's mailbox into msg
  * (initialised by the call; close it with tr_msg_close), waiting up to
  * timeout_ms. Errors: TR_EEMPTY (timeout), TR_ESTATE (no mailbox here),
- * TR_ETOOBIG (dropped an oversize message from a foreign peer), TR_ESYSTEM. */
+ * TR_ESYSTEM. A peer that sends more than tr_sys_max_msg_size is
+ * disconnected by ZeroMQ before its frame is read; nothing reaches here. */
 int tr_self_recv(tr_msg *msg, int timeout_ms);
 
 /* tr_self_mailbox_fd returns a descriptor for poll loops that signals

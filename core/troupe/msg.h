@@ -15,7 +15,7 @@ extern "C" {
 
 typedef struct tr_msg {
     union {
-        unsigned char opaque[64];
+        unsigned char opaque[72];
         void *align;
     } u;
 } tr_msg;

@@ -24,8 +24,9 @@ enum { TR_LOG_ERROR = 0, TR_LOG_WARN, TR_LOG_INFO, TR_LOG_DEBUG };
  * system's root: its run directory is removed when it exits normally, and a
  * run directory left behind by a killed root is removed by the next root that
  * starts with the same base directory. Idempotent.
- * Errors: TR_EINVAL when the base directory makes addresses too long for
- * ipc:// (107 bytes), TR_ESYSTEM when the directory cannot be made (errno). */
+ * Errors: TR_EINVAL when the base directory is longer than 64 bytes (ipc://
+ * paths are limited to 107), TR_ESYSTEM when the directory cannot be made
+ * (errno). */
 int tr_sys_init(void);
 
 /* tr_sys_run_dir returns this system's run directory, creating it if needed,
@@ -49,8 +50,10 @@ int tr_name_valid(const char *name);
  *  - max message size    TROUPE_MAX_MSG    bytes                  (16 MiB)
  *  - high-water mark     TROUPE_HWM        messages per pipe      (1000)
  *  - linger on close     TROUPE_LINGER_MS  ms, -1 = forever       (1000)
- *  - run directory base  TROUPE_RUN_DIR    path  ($XDG_RUNTIME_DIR/troupe or
- *                                                 /tmp/troupe-UID)
+ *  - run directory base  TROUPE_RUN_DIR    path, at most 64 bytes
+ *        (default $XDG_RUNTIME_DIR/troupe when that is at most 24 bytes and
+ *        can be made, else /tmp/troupe-UID; environment only, as it must be
+ *        fixed before the first actor exists)
  * Setters return TR_EINVAL for an out-of-range value. */
 int tr_sys_log_level(void);
 int tr_sys_set_log_level(int level);

@@ -12,6 +12,7 @@
 #include "troupe/sys.h"
 #include "troupe/msg.h"
 #include "troupe/actor.h"
+#include "troupe/queue.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1

@@ -1,0 +1,83 @@
+/* core/queue_internal.h: what queue.c (handle, consumer) and
+ * queue_producer.c share. */
+#ifndef TROUPE_CORE_QUEUE_INTERNAL_H
+#define TROUPE_CORE_QUEUE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <zmq.h>
+
+#include "core/internal.h"
+#include "troupe/queue.h"
+
+#define TR__QUEUE_MAX_SLOTS 64
+
+/* A consumer as its producer sees it. */
+typedef struct tr__peer {
+    unsigned char id[256]; /* ZeroMQ routing id */
+    size_t idlen;
+    int credit;   /* messages it still asked for */
+    int inflight; /* sent to it and not yet confirmed taken */
+    bool eos_sent, acked;
+} tr__peer;
+
+/* A message waiting in the producer for a consumer's credit. */
+typedef struct tr__entry {
+    zmq_msg_t first; /* starts with TR__F_DATA */
+    zmq_msg_t *rest; /* further frames of a multi-part message */
+    int nrest;
+} tr__entry;
+
+typedef struct tr__producer {
+    pid_t pid; /* the process this role belongs to */
+    void *router;
+    int slot;
+    int lockfd;
+    bool closed;   /* close was called: no more puts */
+    bool finished; /* close completed: confirmed, marker written */
+    unsigned puts_since_control;
+    tr__peer *peers;
+    int npeers, cappeers, rr;
+    tr__entry *ring; /* messages waiting for credit */
+    size_t head, count, cap;
+    size_t inflight; /* sum of the peers' inflight */
+} tr__producer;
+
+typedef struct tr__consumer {
+    pid_t pid;
+    int n;           /* slots, one DEALER each */
+    void **dealers;
+    void **monitors;    /* per slot: PAIR receiving its dealer's CONNECTED events */
+    unsigned char *eos; /* per slot: ended */
+    int *taken;      /* per slot: got since the last CREDIT */
+    int open;        /* slots not ended */
+    int cur;         /* round-robin start */
+    int multipart;   /* slot in the middle of a multi-part message, or -1 */
+    int ino;         /* inotify on the queue directory (ipc), or -1 */
+    zmq_pollitem_t *items;
+} tr__consumer;
+
+struct tr_queue {
+    char address[160];
+    bool ipc;
+    char dir[128]; /* ipc: the directory of the producers' sockets */
+    char host[128];
+    int port;      /* tcp: producer i binds port + i */
+    int capacity, producers, window;
+    pid_t creator; /* the process that made the directory */
+    tr_queue_stats stats;
+    tr__producer *prod;
+    tr__consumer *cons;
+    tr_queue *next, *prev; /* this process's handles */
+};
+
+int tr__queue_endpoint(const tr_queue *q, int slot, char *buf, size_t len);
+int tr__queue_marker(const tr_queue *q, int slot, char *buf, size_t len);
+
+/* queue_producer.c */
+int tr__queue_producer_start(tr_queue *q);
+int tr__queue_producer_close(tr_queue *q, int timeout_ms);
+void tr__queue_producer_free(tr__producer *p);
+
+#endif

@@ -1,0 +1,576 @@
+/* queue_producer.c: the producer side of a queue (see queue.c for the
+ * design).
+ *
+ * The producer owns one ROUTER bound at its slot's address. Consumers are
+ * known by their routing ids once their HELLO arrives. Messages go from put
+ * straight to a consumer with credit when there is one; otherwise they wait
+ * in a ring that grows up to `capacity`. Nothing moves without a call: the
+ * ring is pumped by put, close and size, and by the exit hook, which closes
+ * every producer that did not (like Python's queue feeder thread, which is
+ * joined at exit).
+ *
+ * Dead consumers are found by ROUTER_MANDATORY: a send to a peer whose
+ * connection is gone fails with EHOSTUNREACH. Messages it held are lost
+ * (at-most-once) and counted; its credit is forgotten. While close waits for
+ * acknowledgements it re-sends EOS every TR_PROBE_MS, which is how a consumer
+ * that died without a word stops being waited for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/queue_internal.h"
+#include "troupe/error.h"
+#include "troupe/sys.h"
+
+/* How often a waiting producer probes consumers it is waiting for. */
+#define TR_PROBE_MS 50
+/* How many puts may pass without reading consumers' control messages, so a
+ * new consumer's HELLO is seen soon even while credit never runs out. */
+#define TR_CONTROL_EVERY 64
+
+/* ---- the slot ---------------------------------------------------------------- */
+
+/* Claims slot i: on ipc an flock on <dir>/<i>.lock (released by the kernel
+ * when we die) and no marker; on tcp a successful bind is the claim. */
+static int s_claim(tr_queue *q, tr__producer *p)
+{
+    for (int i = 0; i < q->producers; i++) {
+        char ep[256];
+        tr__queue_endpoint(q, i, ep, sizeof ep);
+        if (q->ipc) {
+            char path[PATH_MAX];
+            struct stat st;
+            tr__queue_marker(q, i, path, sizeof path);
+            if (stat(path, &st) == 0)
+                continue; /* that producer has been and gone */
+            snprintf(path, sizeof path, "%s/%d.lock", q->dir, i);
+            int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (fd < 0)
+                return TR_ESYSTEM;
+            if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                close(fd);
+                continue;
+            }
+            if (zmq_bind(p->router, ep) != 0) {
+                int e = errno;
+                close(fd);
+                errno = e;
+                return TR_ESYSTEM;
+            }
+            p->lockfd = fd;
+        } else if (zmq_bind(p->router, ep) != 0) {
+            if (errno == EADDRINUSE)
+                continue;
+            return TR_ESYSTEM;
+        }
+        p->slot = i;
+        return TR_OK;
+    }
+    tr_log(TR_LOG_WARN, "TR-QUEUE-SLOTS", "%s: all %d producer slots are taken or closed",
+           q->address, q->producers);
+    return TR_ESTATE;
+}
+
+void tr__queue_producer_free(tr__producer *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->count; i++) {
+        tr__entry *e = &p->ring[(p->head + i) % p->cap];
+        zmq_msg_close(&e->first);
+        for (int k = 0; k < e->nrest; k++)
+            zmq_msg_close(&e->rest[k]);
+        free(e->rest);
+    }
+    tr__sys_close(&p->router);
+    if (p->lockfd >= 0)
+        close(p->lockfd);
+    free(p->ring);
+    free(p->peers);
+    free(p);
+}
+
+int tr__queue_producer_start(tr_queue *q)
+{
+    tr__producer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return TR_ENOMEM;
+    p->pid = getpid();
+    p->lockfd = -1;
+    p->router = tr__sys_socket(ZMQ_ROUTER);
+    if (p->router == NULL) {
+        free(p);
+        return TR_ESYSTEM;
+    }
+    int one = 1, hwm = q->window + 16;
+    zmq_setsockopt(p->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(p->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    int rc = s_claim(q, p);
+    if (rc != TR_OK) {
+        int e = errno;
+        tr__queue_producer_free(p);
+        errno = e;
+        return rc;
+    }
+    q->prod = p;
+    tr_log(TR_LOG_DEBUG, "TR-QUEUE-PRODUCER", "%s: producing as slot %d", q->address, p->slot);
+    return TR_OK;
+}
+
+/* ---- consumers as peers -------------------------------------------------------- */
+
+static tr__peer *s_peer(tr__producer *p, const void *id, size_t len, bool add)
+{
+    for (int i = 0; i < p->npeers; i++)
+        if (p->peers[i].idlen == len && memcmp(p->peers[i].id, id, len) == 0)
+            return &p->peers[i];
+    if (!add || len > sizeof p->peers[0].id)
+        return NULL;
+    if (p->npeers == p->cappeers) {
+        int cap = p->cappeers ? p->cappeers * 2 : 8;
+        tr__peer *grown = realloc(p->peers, (size_t)cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        p->peers = grown;
+        p->cappeers = cap;
+    }
+    tr__peer *peer = &p->peers[p->npeers++];
+    memset(peer, 0, sizeof *peer);
+    memcpy(peer->id, id, len);
+    peer->idlen = len;
+    return peer;
+}
+
+static void s_peer_gone(tr_queue *q, tr__producer *p, tr__peer *peer)
+{
+    if (peer->inflight > 0 || !peer->acked)
+        tr_log(TR_LOG_WARN, "TR-QUEUE-CONSUMER-LOST",
+               "%s: a consumer vanished holding up to %d messages", q->address, peer->inflight);
+    q->stats.lost_consumers++;
+    p->inflight -= (size_t)peer->inflight;
+    *peer = p->peers[--p->npeers];
+    p->rr = 0;
+}
+
+static uint32_t s_u32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Reads every control message waiting: HELLO, CREDIT, ACK. */
+static void s_control(tr_queue *q, tr__producer *p)
+{
+    p->puts_since_control = 0;
+    for (;;) {
+        zmq_msg_t id, ctl;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, p->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        zmq_msg_init(&ctl);
+        int ok = zmq_msg_more(&id) && zmq_msg_recv(&ctl, p->router, ZMQ_DONTWAIT) >= 0;
+        const unsigned char *b = zmq_msg_data(&ctl);
+        size_t n = ok ? zmq_msg_size(&ctl) : 0;
+        int kind = n > 0 ? b[0] : -1;
+        tr__peer *peer = NULL;
+        if (ok && !zmq_msg_more(&ctl))
+            peer = s_peer(p, zmq_msg_data(&id), zmq_msg_size(&id), kind == TR__F_HELLO);
+        if (peer != NULL && kind == TR__F_HELLO && n == 5) {
+            /* A consumer asks for at most its window, less what it holds. */
+            uint32_t w = s_u32(b + 1);
+            int window = w > (uint32_t)q->capacity ? q->capacity : (int)w;
+            peer->credit = window > peer->inflight ? window - peer->inflight : 0;
+        } else if (peer != NULL && kind == TR__F_CREDIT && n == 5) {
+            uint32_t k = s_u32(b + 1);
+            int back = k > (uint32_t)peer->inflight ? peer->inflight : (int)k;
+            peer->inflight -= back;
+            p->inflight -= (size_t)back;
+            peer->credit += back;
+        } else if (peer != NULL && kind == TR__F_ACK && n == 1) {
+            peer->acked = true;
+        } else {
+            q->stats.rejected++;
+            tr_log(TR_LOG_WARN, "TR-QUEUE-REJECT",
+                   "%s: dropped a control message (kind %d, %zu bytes) from a consumer",
+                   q->address, kind, n);
+            int more = ok && zmq_msg_more(&ctl);
+            while (more) {
+                zmq_msg_t rest;
+                zmq_msg_init(&rest);
+                more = zmq_msg_recv(&rest, p->router, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&rest);
+                zmq_msg_close(&rest);
+            }
+        }
+        zmq_msg_close(&id);
+        zmq_msg_close(&ctl);
+    }
+}
+
+/* Sends the frames of e to peer. 0: sent (e's frames are consumed); 1: the
+ * peer is gone; 2: its pipe is full; -1: error. */
+static int s_send(tr__producer *p, tr__peer *peer, tr__entry *e)
+{
+    if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EHOSTUNREACH ? 1 : errno == EAGAIN ? 2 : -1;
+    /* Once the routing frame is taken the pipe has room: credit never
+     * exceeds the high-water mark. */
+    if (zmq_msg_send(&e->first, p->router, (e->nrest ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+        return -1;
+    for (int k = 0; k < e->nrest; k++)
+        if (zmq_msg_send(&e->rest[k], p->router,
+                         (k + 1 < e->nrest ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+            return -1;
+    free(e->rest);
+    e->rest = NULL;
+    e->nrest = 0;
+    return 0;
+}
+
+/* Sends e to the next consumer with credit. 0: sent; 1: nobody can take it
+ * now; -1: error. */
+static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e)
+{
+    while (p->npeers > 0) {
+        tr__peer *peer = NULL;
+        for (int k = 0; k < p->npeers; k++) {
+            int i = (p->rr + k) % p->npeers;
+            if (p->peers[i].credit > 0 && !p->peers[i].eos_sent) {
+                peer = &p->peers[i];
+                p->rr = i + 1;
+                break;
+            }
+        }
+        if (peer == NULL)
+            return 1;
+        int r = s_send(p, peer, e);
+        if (r == 0) {
+            peer->credit--;
+            peer->inflight++;
+            p->inflight++;
+            return 0;
+        }
+        if (r == 1)
+            s_peer_gone(q, p, peer);
+        else if (r == 2)
+            peer->credit = 0; /* wedged; its next CREDIT revives it */
+        else
+            return -1;
+    }
+    return 1;
+}
+
+/* Moves waiting messages to consumers with credit. */
+static int s_pump(tr_queue *q, tr__producer *p)
+{
+    s_control(q, p);
+    while (p->count > 0) {
+        tr__entry *e = &p->ring[p->head];
+        int r = s_deliver(q, p, e);
+        if (r != 0)
+            return r < 0 ? TR_ESYSTEM : TR_OK;
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+    }
+    return TR_OK;
+}
+
+static int s_ring_push(tr_queue *q, tr__producer *p, tr__entry *e)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        if (cap > (size_t)q->capacity)
+            cap = (size_t)q->capacity;
+        tr__entry *ring = malloc(cap * sizeof *ring);
+        if (ring == NULL)
+            return TR_ENOMEM;
+        for (size_t i = 0; i < p->count; i++) {
+            tr__entry *from = &p->ring[(p->head + i) % p->cap];
+            zmq_msg_init(&ring[i].first);
+            zmq_msg_move(&ring[i].first, &from->first);
+            ring[i].rest = from->rest;
+            ring[i].nrest = from->nrest;
+        }
+        free(p->ring);
+        p->ring = ring;
+        p->head = 0;
+        p->cap = cap;
+    }
+    tr__entry *slot = &p->ring[(p->head + p->count) % p->cap];
+    zmq_msg_init(&slot->first);
+    zmq_msg_move(&slot->first, &e->first);
+    slot->rest = e->rest;
+    slot->nrest = e->nrest;
+    e->rest = NULL;
+    e->nrest = 0;
+    p->count++;
+    return TR_OK;
+}
+
+static void s_entry_close(tr__entry *e)
+{
+    zmq_msg_close(&e->first);
+    for (int k = 0; k < e->nrest; k++)
+        zmq_msg_close(&e->rest[k]);
+    free(e->rest);
+    e->rest = NULL;
+    e->nrest = 0;
+}
+
+static int s_entry_init(tr__entry *e, const struct iovec *frames, int n)
+{
+    e->rest = NULL;
+    e->nrest = 0;
+    if (tr__frame_init(&e->first, TR__F_DATA, frames[0].iov_base, frames[0].iov_len) != TR_OK)
+        return TR_ENOMEM;
+    if (n > 1) {
+        e->rest = calloc((size_t)n - 1, sizeof *e->rest);
+        if (e->rest == NULL) {
+            zmq_msg_close(&e->first);
+            return TR_ENOMEM;
+        }
+        for (int k = 1; k < n; k++) {
+            if (zmq_msg_init_size(&e->rest[k - 1], frames[k].iov_len) != 0) {
+                s_entry_close(e);
+                return TR_ENOMEM;
+            }
+            e->nrest = k;
+            if (frames[k].iov_len > 0)
+                memcpy(zmq_msg_data(&e->rest[k - 1]), frames[k].iov_base, frames[k].iov_len);
+        }
+    }
+    return TR_OK;
+}
+
+/* Sends a one-byte control frame to peer. 0: sent; 1: the peer is gone;
+ * 2: not now (its pipe is full). */
+static int s_send_ctl(tr__producer *p, tr__peer *peer, int kind)
+{
+    unsigned char b = (unsigned char)kind;
+    if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EHOSTUNREACH ? 1 : 2;
+    zmq_send(p->router, &b, 1, ZMQ_DONTWAIT);
+    return 0;
+}
+
+/* Probes consumers that hold messages, so that a dead one frees capacity. */
+static void s_probe(tr_queue *q, tr__producer *p)
+{
+    for (int i = 0; i < p->npeers;) {
+        if (p->peers[i].inflight > 0 && s_send_ctl(p, &p->peers[i], TR__F_PING) == 1)
+            s_peer_gone(q, p, &p->peers[i]);
+        else
+            i++;
+    }
+}
+
+/* Waits for control messages until the deadline or the next probe. */
+static int s_wait(tr_queue *q, tr__producer *p, long long deadline, long long *next_probe)
+{
+    int left = tr__remaining_ms(deadline);
+    long long now = tr__now_ms();
+    int until_probe = *next_probe > now ? (int)(*next_probe - now) : 0;
+    if (left < 0 || left > until_probe)
+        left = until_probe;
+    int r = tr__sock_wait(p->router, ZMQ_POLLIN, tr__now_ms() + left);
+    if (r < 0)
+        return TR_ESYSTEM;
+    if (tr__now_ms() >= *next_probe) {
+        s_probe(q, p);
+        *next_probe = tr__now_ms() + TR_PROBE_MS;
+    }
+    return TR_OK;
+}
+
+/* ---- the API ------------------------------------------------------------------- */
+
+int tr_queue_putv(tr_queue *q, const struct iovec *frames, int n, int timeout_ms)
+{
+    if (q == NULL || frames == NULL || n < 1)
+        return TR_EINVAL;
+    size_t total = 0;
+    for (int k = 0; k < n; k++) {
+        if (frames[k].iov_base == NULL && frames[k].iov_len > 0)
+            return TR_EINVAL;
+        total += frames[k].iov_len;
+    }
+    if (total > tr_sys_max_msg_size())
+        return TR_ETOOBIG;
+    if (q->prod == NULL || q->prod->pid != getpid()) {
+        int rc = tr__queue_producer_start(q);
+        if (rc != TR_OK)
+            return rc;
+    }
+    tr__producer *p = q->prod;
+    if (p->closed)
+        return TR_ECLOSED;
+
+    tr__entry e;
+    int rc = s_entry_init(&e, frames, n);
+    if (rc != TR_OK)
+        return rc;
+    /* Fast path: nothing waiting and a consumer with credit. */
+    if (++p->puts_since_control >= TR_CONTROL_EVERY)
+        s_control(q, p);
+    if (p->count == 0 && p->inflight < (size_t)q->capacity) {
+        int r = s_deliver(q, p, &e);
+        if (r == 0) {
+            q->stats.put++;
+            return TR_OK;
+        }
+        if (r < 0) {
+            s_entry_close(&e);
+            return TR_ESYSTEM;
+        }
+    }
+    long long deadline = -2, next_probe = tr__now_ms() + TR_PROBE_MS;
+    for (;;) {
+        if ((rc = s_pump(q, p)) != TR_OK)
+            break;
+        if (p->count + p->inflight < (size_t)q->capacity) {
+            if ((rc = s_ring_push(q, p, &e)) != TR_OK)
+                break;
+            q->stats.put++;
+            return s_pump(q, p);
+        }
+        if (timeout_ms == 0) {
+            rc = TR_EFULL;
+            break;
+        }
+        if (deadline == -2)
+            deadline = tr__deadline_ms(timeout_ms);
+        else if (deadline >= 0 && tr__remaining_ms(deadline) == 0) {
+            rc = TR_EFULL;
+            break;
+        }
+        if ((rc = s_wait(q, p, deadline, &next_probe)) != TR_OK)
+            break;
+    }
+    s_entry_close(&e);
+    return rc;
+}
+
+int tr_queue_put(tr_queue *q, const void *data, size_t size, int timeout_ms)
+{
+    if (data == NULL && size > 0)
+        return TR_EINVAL;
+    struct iovec one = {.iov_base = (void *)(uintptr_t)data, .iov_len = size};
+    return tr_queue_putv(q, &one, 1, timeout_ms);
+}
+
+static bool s_all_acked(tr__producer *p)
+{
+    for (int i = 0; i < p->npeers; i++)
+        if (!p->peers[i].acked)
+            return false;
+    return true;
+}
+
+/* Sends EOS to every consumer that has not acknowledged it; with resend,
+ * also to those already told (a probe: a dead one fails). */
+static void s_send_eos(tr_queue *q, tr__producer *p, bool resend)
+{
+    for (int i = 0; i < p->npeers;) {
+        tr__peer *peer = &p->peers[i];
+        if (peer->acked || (peer->eos_sent && !resend)) {
+            i++;
+            continue;
+        }
+        int r = s_send_ctl(p, peer, TR__F_EOS);
+        if (r == 1) {
+            s_peer_gone(q, p, peer);
+            continue;
+        }
+        if (r == 0)
+            peer->eos_sent = true;
+        i++;
+    }
+}
+
+int tr__queue_producer_close(tr_queue *q, int timeout_ms)
+{
+    tr__producer *p = q->prod;
+    p->closed = true;
+    if (p->finished)
+        return TR_OK;
+    long long deadline = tr__deadline_ms(timeout_ms);
+    long long next_probe = tr__now_ms() + TR_PROBE_MS;
+    for (;;) {
+        int rc = s_pump(q, p);
+        if (rc != TR_OK)
+            return rc;
+        if (p->count == 0) {
+            /* Every message is with a consumer: now the end of stream, which
+             * each consumer reaches only after getting all we sent it. */
+            bool probe = tr__now_ms() >= next_probe;
+            s_send_eos(q, p, probe);
+            if (probe)
+                next_probe = tr__now_ms() + TR_PROBE_MS;
+            if (s_all_acked(p))
+                break;
+        }
+        if (tr__remaining_ms(deadline) == 0) {
+            tr_log(TR_LOG_WARN, "TR-QUEUE-CLOSE-TIMEOUT",
+                   "%s: close timed out with %zu messages undelivered, %zu unconfirmed",
+                   q->address, p->count, p->inflight);
+            return TR_ETIMEDOUT;
+        }
+        if ((rc = s_wait(q, p, deadline, &next_probe)) != TR_OK)
+            return rc;
+    }
+    if (q->ipc) {
+        char path[PATH_MAX];
+        tr__queue_marker(q, p->slot, path, sizeof path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
+    p->finished = true;
+    /* Everything is confirmed: nothing needs to linger. */
+    int zero = 0;
+    zmq_setsockopt(p->router, ZMQ_LINGER, &zero, sizeof zero);
+    tr__sys_close(&p->router);
+    if (p->lockfd >= 0)
+        close(p->lockfd);
+    p->lockfd = -1;
+    tr_log(TR_LOG_DEBUG, "TR-QUEUE-CLOSED", "%s: slot %d closed, %d consumers confirmed",
+           q->address, p->slot, p->npeers);
+    return TR_OK;
+}
+
+int tr_queue_size(tr_queue *q, size_t *n)
+{
+    if (q == NULL || n == NULL)
+        return TR_EINVAL;
+    tr__producer *p = q->prod;
+    if (p == NULL || p->pid != getpid())
+        return TR_ESTATE;
+    if (!p->finished) {
+        int rc = s_pump(q, p);
+        if (rc != TR_OK)
+            return rc;
+    }
+    *n = p->count + p->inflight;
+    return TR_OK;
+}
+
+bool tr_queue_full(tr_queue *q)
+{
+    size_t n;
+    return tr_queue_size(q, &n) == TR_OK && n >= (size_t)q->capacity;
+}
+
+bool tr_queue_empty(tr_queue *q)
+{
+    size_t n;
+    return tr_queue_size(q, &n) == TR_OK && n == 0;
+}
