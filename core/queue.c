@@ -47,12 +47,17 @@
 
 static tr_queue *s_queues; /* this process's handles, for the exit hook */
 
-static void s_exit_hook(void)
+void tr__queue_exit_hook(void)
 {
     pid_t me = getpid();
-    for (tr_queue *q = s_queues; q != NULL; q = q->next)
-        if (q->prod != NULL && q->prod->pid == me && !q->prod->finished)
+    for (tr_queue *q = s_queues; q != NULL; q = q->next) {
+        if (q->prod == NULL || q->prod->pid != me)
+            continue;
+        if (!q->prod->finished)
             tr__queue_producer_close(q, tr_sys_linger_ms());
+        /* The sockets are about to close under it. */
+        tr__queue_producer_stop(q->prod);
+    }
 }
 
 /* ---- addresses ------------------------------------------------------------ */
@@ -161,7 +166,6 @@ static int s_make(tr_queue **out, const char *name, const tr_queue_opts *opts, b
     if (s_queues != NULL)
         s_queues->prev = q;
     s_queues = q;
-    tr__sys_add_exit_hook(TR__EXIT_DELIVER, s_exit_hook);
     *out = q;
     return TR_OK;
 }
@@ -224,10 +228,13 @@ void tr_queue_stats_get(const tr_queue *q, tr_queue_stats *out)
 {
     if (out == NULL)
         return;
-    if (q == NULL)
+    if (q == NULL) {
         memset(out, 0, sizeof *out);
-    else
-        *out = q->stats;
+        return;
+    }
+    *out = q->stats;
+    if (q->prod != NULL && q->prod->pid == getpid())
+        tr__queue_producer_stats(q->prod, out);
 }
 
 /* ---- the consumer ---------------------------------------------------------- */

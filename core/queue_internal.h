@@ -3,6 +3,7 @@
 #ifndef TROUPE_CORE_QUEUE_INTERNAL_H
 #define TROUPE_CORE_QUEUE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,15 @@ typedef struct tr__entry {
 
 typedef struct tr__producer {
     pid_t pid; /* the process this role belongs to */
+    /* The feeder thread moves waiting messages while the program is busy
+     * elsewhere (Python's Queue has one for the same reason). Everything
+     * below, and the socket, is used under mu only. */
+    pthread_t feeder;
+    bool feeder_running, stop, feeder_idle;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast after every step of the feeder */
+    int wakefd;        /* eventfd: wakes the feeder */
+    int zfd;           /* the router's ZMQ_FD */
     void *router;
     int slot;
     int lockfd;
@@ -42,6 +52,7 @@ typedef struct tr__producer {
     tr__entry *ring; /* messages waiting for credit */
     size_t head, count, cap;
     size_t inflight; /* sum of the peers' inflight */
+    uint64_t rejected, lost; /* this role's share of tr_queue_stats */
 } tr__producer;
 
 typedef struct tr__consumer {
@@ -75,9 +86,17 @@ struct tr_queue {
 int tr__queue_endpoint(const tr_queue *q, int slot, char *buf, size_t len);
 int tr__queue_marker(const tr_queue *q, int slot, char *buf, size_t len);
 
+/* Closes, at an orderly exit, every producer of this process that did not
+ * (waiting at most the linger time), as Python joins its queue feeders. */
+void tr__queue_exit_hook(void);
+
 /* queue_producer.c */
 int tr__queue_producer_start(tr_queue *q);
 int tr__queue_producer_close(tr_queue *q, int timeout_ms);
 void tr__queue_producer_free(tr__producer *p);
+/* Stops the feeder thread (before sockets close at exit). */
+void tr__queue_producer_stop(tr__producer *p);
+/* Adds the role's counters to out. */
+void tr__queue_producer_stats(tr__producer *p, tr_queue_stats *out);
 
 #endif

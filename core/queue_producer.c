@@ -4,10 +4,13 @@
  * The producer owns one ROUTER bound at its slot's address. Consumers are
  * known by their routing ids once their HELLO arrives. Messages go from put
  * straight to a consumer with credit when there is one; otherwise they wait
- * in a ring that grows up to `capacity`. Nothing moves without a call: the
- * ring is pumped by put, close and size, and by the exit hook, which closes
- * every producer that did not (like Python's queue feeder thread, which is
- * joined at exit).
+ * in a ring that grows up to `capacity`. A feeder thread per producer moves
+ * them as credit arrives, so a program may put and then go and do something
+ * else (wait for results, join) without stalling its consumers: that is what
+ * Python's Queue has its feeder thread for. The thread sleeps in poll(2) on
+ * the socket's ZMQ_FD and an eventfd; every use of the socket, by it or by
+ * the program's thread, happens under one mutex. At an orderly exit, every
+ * producer that did not close is closed (Python joins its feeders too).
  *
  * Dead consumers are found by ROUTER_MANDATORY: a send to a peer whose
  * connection is gone fails with EHOSTUNREACH. Messages it held are lost
@@ -21,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,10 +84,13 @@ static int s_claim(tr_queue *q, tr__producer *p)
     return TR_ESTATE;
 }
 
+static void s_feeder_stop(tr__producer *p);
+
 void tr__queue_producer_free(tr__producer *p)
 {
     if (p == NULL)
         return;
+    s_feeder_stop(p);
     for (size_t i = 0; i < p->count; i++) {
         tr__entry *e = &p->ring[(p->head + i) % p->cap];
         zmq_msg_close(&e->first);
@@ -92,10 +101,16 @@ void tr__queue_producer_free(tr__producer *p)
     tr__sys_close(&p->router);
     if (p->lockfd >= 0)
         close(p->lockfd);
+    if (p->wakefd >= 0)
+        close(p->wakefd);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     free(p->ring);
     free(p->peers);
     free(p);
 }
+
+static int s_feeder_start(tr_queue *q, tr__producer *p);
 
 int tr__queue_producer_start(tr_queue *q)
 {
@@ -104,22 +119,40 @@ int tr__queue_producer_start(tr_queue *q)
         return TR_ENOMEM;
     p->pid = getpid();
     p->lockfd = -1;
+    p->wakefd = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
     p->router = tr__sys_socket(ZMQ_ROUTER);
     if (p->router == NULL) {
-        free(p);
+        tr__queue_producer_free(p);
         return TR_ESYSTEM;
     }
     int one = 1, hwm = q->window + 16;
     zmq_setsockopt(p->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(p->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     int rc = s_claim(q, p);
+    size_t zlen = sizeof p->zfd;
+    if (rc == TR_OK) {
+        p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (p->wakefd < 0 || zmq_getsockopt(p->router, ZMQ_FD, &p->zfd, &zlen) != 0)
+            rc = TR_ESYSTEM;
+    }
+    q->prod = p;
+    if (rc == TR_OK)
+        rc = s_feeder_start(q, p);
     if (rc != TR_OK) {
         int e = errno;
+        q->prod = NULL;
         tr__queue_producer_free(p);
         errno = e;
         return rc;
     }
-    q->prod = p;
+    /* Hooks are per process, and this may be a fresh child. */
+    tr__sys_add_exit_hook(TR__EXIT_DELIVER, tr__queue_exit_hook);
     tr_log(TR_LOG_DEBUG, "TR-QUEUE-PRODUCER", "%s: producing as slot %d", q->address, p->slot);
     return TR_OK;
 }
@@ -153,7 +186,7 @@ static void s_peer_gone(tr_queue *q, tr__producer *p, tr__peer *peer)
     if (peer->inflight > 0 || !peer->acked)
         tr_log(TR_LOG_WARN, "TR-QUEUE-CONSUMER-LOST",
                "%s: a consumer vanished holding up to %d messages", q->address, peer->inflight);
-    q->stats.lost_consumers++;
+    p->lost++;
     p->inflight -= (size_t)peer->inflight;
     *peer = p->peers[--p->npeers];
     p->rr = 0;
@@ -199,7 +232,7 @@ static void s_control(tr_queue *q, tr__producer *p)
         } else if (peer != NULL && kind == TR__F_ACK && n == 1) {
             peer->acked = true;
         } else {
-            q->stats.rejected++;
+            p->rejected++;
             tr_log(TR_LOG_WARN, "TR-QUEUE-REJECT",
                    "%s: dropped a control message (kind %d, %zu bytes) from a consumer",
                    q->address, kind, n);
@@ -373,99 +406,7 @@ static void s_probe(tr_queue *q, tr__producer *p)
     }
 }
 
-/* Waits for control messages until the deadline or the next probe. */
-static int s_wait(tr_queue *q, tr__producer *p, long long deadline, long long *next_probe)
-{
-    int left = tr__remaining_ms(deadline);
-    long long now = tr__now_ms();
-    int until_probe = *next_probe > now ? (int)(*next_probe - now) : 0;
-    if (left < 0 || left > until_probe)
-        left = until_probe;
-    int r = tr__sock_wait(p->router, ZMQ_POLLIN, tr__now_ms() + left);
-    if (r < 0)
-        return TR_ESYSTEM;
-    if (tr__now_ms() >= *next_probe) {
-        s_probe(q, p);
-        *next_probe = tr__now_ms() + TR_PROBE_MS;
-    }
-    return TR_OK;
-}
-
-/* ---- the API ------------------------------------------------------------------- */
-
-int tr_queue_putv(tr_queue *q, const struct iovec *frames, int n, int timeout_ms)
-{
-    if (q == NULL || frames == NULL || n < 1)
-        return TR_EINVAL;
-    size_t total = 0;
-    for (int k = 0; k < n; k++) {
-        if (frames[k].iov_base == NULL && frames[k].iov_len > 0)
-            return TR_EINVAL;
-        total += frames[k].iov_len;
-    }
-    if (total > tr_sys_max_msg_size())
-        return TR_ETOOBIG;
-    if (q->prod == NULL || q->prod->pid != getpid()) {
-        int rc = tr__queue_producer_start(q);
-        if (rc != TR_OK)
-            return rc;
-    }
-    tr__producer *p = q->prod;
-    if (p->closed)
-        return TR_ECLOSED;
-
-    tr__entry e;
-    int rc = s_entry_init(&e, frames, n);
-    if (rc != TR_OK)
-        return rc;
-    /* Fast path: nothing waiting and a consumer with credit. */
-    if (++p->puts_since_control >= TR_CONTROL_EVERY)
-        s_control(q, p);
-    if (p->count == 0 && p->inflight < (size_t)q->capacity) {
-        int r = s_deliver(q, p, &e);
-        if (r == 0) {
-            q->stats.put++;
-            return TR_OK;
-        }
-        if (r < 0) {
-            s_entry_close(&e);
-            return TR_ESYSTEM;
-        }
-    }
-    long long deadline = -2, next_probe = tr__now_ms() + TR_PROBE_MS;
-    for (;;) {
-        if ((rc = s_pump(q, p)) != TR_OK)
-            break;
-        if (p->count + p->inflight < (size_t)q->capacity) {
-            if ((rc = s_ring_push(q, p, &e)) != TR_OK)
-                break;
-            q->stats.put++;
-            return s_pump(q, p);
-        }
-        if (timeout_ms == 0) {
-            rc = TR_EFULL;
-            break;
-        }
-        if (deadline == -2)
-            deadline = tr__deadline_ms(timeout_ms);
-        else if (deadline >= 0 && tr__remaining_ms(deadline) == 0) {
-            rc = TR_EFULL;
-            break;
-        }
-        if ((rc = s_wait(q, p, deadline, &next_probe)) != TR_OK)
-            break;
-    }
-    s_entry_close(&e);
-    return rc;
-}
-
-int tr_queue_put(tr_queue *q, const void *data, size_t size, int timeout_ms)
-{
-    if (data == NULL && size > 0)
-        return TR_EINVAL;
-    struct iovec one = {.iov_base = (void *)(uintptr_t)data, .iov_len = size};
-    return tr_queue_putv(q, &one, 1, timeout_ms);
-}
+/* ---- the feeder -------------------------------------------------------------- */
 
 static bool s_all_acked(tr__producer *p)
 {
@@ -496,37 +437,246 @@ static void s_send_eos(tr_queue *q, tr__producer *p, bool resend)
     }
 }
 
-int tr__queue_producer_close(tr_queue *q, int timeout_ms)
+/* One step of work, under mu: control messages, waiting messages, and once
+ * closed and drained the end of stream; with probe, liveness probes too. */
+static int s_step(tr_queue *q, tr__producer *p, bool probe)
 {
+    int rc = s_pump(q, p);
+    if (rc != TR_OK)
+        return rc;
+    if (p->closed && p->count == 0)
+        s_send_eos(q, p, probe);
+    else if (probe)
+        s_probe(q, p);
+    return TR_OK;
+}
+
+/* Whether anything is owed to consumers or by them: then the feeder wakes
+ * up every TR_PROBE_MS even without traffic. */
+static bool s_busy(const tr__producer *p)
+{
+    return p->count > 0 || p->inflight > 0 || (p->closed && !p->finished);
+}
+
+static void s_wake(tr__producer *p)
+{
+    if (p->feeder_idle) {
+        uint64_t one = 1;
+        ssize_t w = write(p->wakefd, &one, sizeof one);
+        (void)w;
+        p->feeder_idle = false;
+    }
+}
+
+static void *s_feeder(void *arg)
+{
+    tr_queue *q = arg;
     tr__producer *p = q->prod;
-    p->closed = true;
-    if (p->finished)
-        return TR_OK;
-    long long deadline = tr__deadline_ms(timeout_ms);
     long long next_probe = tr__now_ms() + TR_PROBE_MS;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        long long now = tr__now_ms();
+        bool probe = now >= next_probe;
+        if (probe)
+            next_probe = now + TR_PROBE_MS;
+        s_step(q, p, probe);
+        pthread_cond_broadcast(&p->cv);
+        /* ZMQ_FD only signals new activity: look at what is pending before
+         * sleeping on it, or a message that came in meanwhile would wait. */
+        uint32_t ev = 0;
+        size_t len = sizeof ev;
+        if (zmq_getsockopt(p->router, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLIN))
+            continue;
+        int timeout = -1;
+        if (s_busy(p))
+            timeout = next_probe > now ? (int)(next_probe - now) : 0;
+        p->feeder_idle = true;
+        pthread_mutex_unlock(&p->mu);
+        struct pollfd fds[2] = {{.fd = p->zfd, .events = POLLIN},
+                                {.fd = p->wakefd, .events = POLLIN}};
+        poll(fds, 2, timeout);
+        uint64_t n;
+        ssize_t r = read(p->wakefd, &n, sizeof n);
+        (void)r;
+        pthread_mutex_lock(&p->mu);
+        p->feeder_idle = false;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int s_feeder_start(tr_queue *q, tr__producer *p)
+{
+    /* The thread takes no signals: they stay with the program's threads
+     * (a behaviour's signalfd relies on it). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&p->feeder, NULL, s_feeder, q);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return TR_ESYSTEM;
+    }
+    p->feeder_running = true;
+    return TR_OK;
+}
+
+/* Stops the feeder; called without mu held. */
+static void s_feeder_stop(tr__producer *p)
+{
+    if (!p->feeder_running || p->pid != getpid())
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    p->feeder_idle = true; /* make s_wake write */
+    s_wake(p);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->feeder, NULL);
+    p->feeder_running = false;
+}
+
+void tr__queue_producer_stop(tr__producer *p)
+{
+    s_feeder_stop(p);
+}
+
+void tr__queue_producer_stats(tr__producer *p, tr_queue_stats *out)
+{
+    pthread_mutex_lock(&p->mu);
+    out->rejected += p->rejected;
+    out->lost_consumers += p->lost;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits, under mu, until the feeder has done a step or the deadline passed.
+ * Returns false at the deadline. */
+static bool s_wait(tr__producer *p, long long deadline)
+{
+    s_wake(p);
+    if (deadline < 0) {
+        pthread_cond_wait(&p->cv, &p->mu);
+        return true;
+    }
+    long long left = deadline - tr__now_ms();
+    if (left <= 0)
+        return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    return true;
+}
+
+/* ---- the API ------------------------------------------------------------------- */
+
+static int s_put_locked(tr_queue *q, tr__producer *p, tr__entry *e, int timeout_ms)
+{
+    if (p->closed)
+        return TR_ECLOSED;
+    /* Fast path: nothing waiting and a consumer with credit. */
+    if (++p->puts_since_control >= TR_CONTROL_EVERY)
+        s_control(q, p);
+    if (p->count == 0 && p->inflight < (size_t)q->capacity) {
+        int r = s_deliver(q, p, e);
+        if (r < 0)
+            return TR_ESYSTEM;
+        if (r == 0)
+            return TR_OK;
+    }
+    long long deadline = tr__deadline_ms(timeout_ms);
     for (;;) {
         int rc = s_pump(q, p);
         if (rc != TR_OK)
             return rc;
-        if (p->count == 0) {
-            /* Every message is with a consumer: now the end of stream, which
-             * each consumer reaches only after getting all we sent it. */
-            bool probe = tr__now_ms() >= next_probe;
-            s_send_eos(q, p, probe);
-            if (probe)
-                next_probe = tr__now_ms() + TR_PROBE_MS;
-            if (s_all_acked(p))
-                break;
+        if (p->count + p->inflight < (size_t)q->capacity) {
+            if ((rc = s_ring_push(q, p, e)) != TR_OK)
+                return rc;
+            if ((rc = s_pump(q, p)) == TR_OK && p->count > 0)
+                s_wake(p); /* the feeder takes it from here */
+            return rc;
         }
-        if (tr__remaining_ms(deadline) == 0) {
+        if (timeout_ms == 0 || !s_wait(p, deadline))
+            return TR_EFULL;
+        if (p->closed)
+            return TR_ECLOSED;
+    }
+}
+
+int tr_queue_putv(tr_queue *q, const struct iovec *frames, int n, int timeout_ms)
+{
+    if (q == NULL || frames == NULL || n < 1)
+        return TR_EINVAL;
+    size_t total = 0;
+    for (int k = 0; k < n; k++) {
+        if (frames[k].iov_base == NULL && frames[k].iov_len > 0)
+            return TR_EINVAL;
+        total += frames[k].iov_len;
+    }
+    if (total > tr_sys_max_msg_size())
+        return TR_ETOOBIG;
+    if (q->prod == NULL || q->prod->pid != getpid()) {
+        int rc = tr__queue_producer_start(q);
+        if (rc != TR_OK)
+            return rc;
+    }
+    tr__producer *p = q->prod;
+    tr__entry e;
+    int rc = s_entry_init(&e, frames, n);
+    if (rc != TR_OK)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    rc = s_put_locked(q, p, &e, timeout_ms);
+    if (rc == TR_OK)
+        q->stats.put++;
+    pthread_mutex_unlock(&p->mu);
+    s_entry_close(&e); /* empty when sent or queued */
+    return rc;
+}
+
+int tr_queue_put(tr_queue *q, const void *data, size_t size, int timeout_ms)
+{
+    if (data == NULL && size > 0)
+        return TR_EINVAL;
+    struct iovec one = {.iov_base = (void *)(uintptr_t)data, .iov_len = size};
+    return tr_queue_putv(q, &one, 1, timeout_ms);
+}
+
+int tr__queue_producer_close(tr_queue *q, int timeout_ms)
+{
+    tr__producer *p = q->prod;
+    pthread_mutex_lock(&p->mu);
+    p->closed = true;
+    if (p->finished) {
+        pthread_mutex_unlock(&p->mu);
+        return TR_OK;
+    }
+    long long deadline = tr__deadline_ms(timeout_ms);
+    for (;;) {
+        /* Every message goes to a consumer first, then the end of stream,
+         * which each consumer reaches only after getting all we sent it. */
+        int rc = s_step(q, p, false);
+        if (rc != TR_OK) {
+            pthread_mutex_unlock(&p->mu);
+            return rc;
+        }
+        if (p->count == 0 && s_all_acked(p))
+            break;
+        if (!s_wait(p, deadline)) {
             tr_log(TR_LOG_WARN, "TR-QUEUE-CLOSE-TIMEOUT",
                    "%s: close timed out with %zu messages undelivered, %zu unconfirmed",
                    q->address, p->count, p->inflight);
+            pthread_mutex_unlock(&p->mu);
             return TR_ETIMEDOUT;
         }
-        if ((rc = s_wait(q, p, deadline, &next_probe)) != TR_OK)
-            return rc;
     }
+    pthread_mutex_unlock(&p->mu);
+    s_feeder_stop(p);
     if (q->ipc) {
         char path[PATH_MAX];
         tr__queue_marker(q, p->slot, path, sizeof path);
@@ -554,13 +704,11 @@ int tr_queue_size(tr_queue *q, size_t *n)
     tr__producer *p = q->prod;
     if (p == NULL || p->pid != getpid())
         return TR_ESTATE;
-    if (!p->finished) {
-        int rc = s_pump(q, p);
-        if (rc != TR_OK)
-            return rc;
-    }
+    pthread_mutex_lock(&p->mu);
+    int rc = p->finished ? TR_OK : s_pump(q, p);
     *n = p->count + p->inflight;
-    return TR_OK;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 bool tr_queue_full(tr_queue *q)
