@@ -25,6 +25,13 @@ void *tr__sys_ctx(void);
  * an orderly process exit closes it. NULL on failure, errno set. */
 void *tr__sys_socket(int type);
 
+/* tr__sys_monitor starts a monitor of the given ZMQ_EVENT_* on sock and
+ * returns the PAIR socket that receives its events (made with
+ * tr__sys_socket), or NULL (errno). Each monitor gets an inproc name of its
+ * own: ZeroMQ unbinds a closed monitor's name asynchronously, so reusing one
+ * (say, from a recycled pointer) could fail with EADDRINUSE. */
+void *tr__sys_monitor(void *sock, int events);
+
 /* tr__sys_close closes a socket made by tr__sys_socket; sets *sock to NULL. */
 void tr__sys_close(void **sock);
 

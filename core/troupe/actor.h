@@ -34,17 +34,13 @@
 #include <sys/types.h>
 
 #include "troupe/msg.h"
+#include "troupe/sys.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct tr_actor tr_actor;
-
-/* Timeouts are in milliseconds: TR_FOREVER waits as long as it takes,
- * TR_NOWAIT does not wait at all. */
-#define TR_FOREVER (-1)
-#define TR_NOWAIT 0
 
 /* An actor's entry function. Its return value becomes the exit code, modulo
  * 256 as with exit(3): return 0..255. */

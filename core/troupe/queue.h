@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 
 #include "troupe/msg.h"
+#include "troupe/sys.h"
 
 #ifdef __cplusplus
 extern "C" {

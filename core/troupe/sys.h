@@ -13,6 +13,11 @@
 extern "C" {
 #endif
 
+/* Every timeout in troupe is in milliseconds: TR_FOREVER waits as long as it
+ * takes, TR_NOWAIT does not wait at all. */
+#define TR_FOREVER (-1)
+#define TR_NOWAIT 0
+
 /* Log levels, most severe first. A message is printed when its level is at or
  * above (numerically at or below) the configured level. */
 enum { TR_LOG_ERROR = 0, TR_LOG_WARN, TR_LOG_INFO, TR_LOG_DEBUG };

@@ -13,6 +13,7 @@
 #include "troupe/msg.h"
 #include "troupe/actor.h"
 #include "troupe/queue.h"
+#include "troupe/pipe.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1
