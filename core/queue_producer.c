@@ -553,7 +553,6 @@ void tr__queue_producer_stats(tr__producer *p, tr_queue_stats *out)
  * Returns false at the deadline. */
 static bool s_wait(tr__producer *p, long long deadline)
 {
-    s_wake(p);
     if (deadline < 0) {
         pthread_cond_wait(&p->cv, &p->mu);
         return true;
@@ -601,6 +600,7 @@ static int s_put_locked(tr_queue *q, tr__producer *p, tr__entry *e, int timeout_
                 s_wake(p); /* the feeder takes it from here */
             return rc;
         }
+        s_wake(p); /* we wait on its steps: it must be watching */
         if (timeout_ms == 0 || !s_wait(p, deadline))
             return TR_EFULL;
         if (p->closed)
@@ -656,6 +656,8 @@ int tr__queue_producer_close(tr_queue *q, int timeout_ms)
         pthread_mutex_unlock(&p->mu);
         return TR_OK;
     }
+    /* Closing makes the feeder probe for confirmations: let it know. */
+    s_wake(p);
     long long deadline = tr__deadline_ms(timeout_ms);
     for (;;) {
         /* Every message goes to a consumer first, then the end of stream,
