@@ -32,6 +32,10 @@
 #include "troupe/error.h"
 #include "troupe/sys.h"
 
+/* How often a sender's socket retries an actor's address that is not bound
+ * yet (an actor binds on its first receive). */
+#define TR_RECONNECT_MS 10
+
 /* How long the orderly exit gives a daemon child after SIGTERM before it
  * sends SIGKILL: a daemon that ignores SIGTERM must not hang its parent. */
 #define TR_DAEMON_GRACE_MS 2000
@@ -61,8 +65,33 @@ static struct {
     bool is_actor;
     char name[65];
     pid_t parent;
-    void *mailbox; /* bound PULL, or NULL */
+    bool has_mailbox;
+    char address[128];
+    void *mailbox; /* bound PULL, made on first use by a function actor */
 } s_self;
+
+/* Binds this actor's mailbox. A function actor does it on its first receive
+ * rather than at start: a ZeroMQ context costs a few hundred microseconds to
+ * make and to end, which most short-lived actors would pay for nothing.
+ * Senders lose nothing meanwhile: their connecting sockets hold what they
+ * send until the address is bound (and retry every TR_RECONNECT_MS). */
+static int s_self_mailbox(void)
+{
+    if (s_self.mailbox != NULL)
+        return TR_OK;
+    if (!s_self.has_mailbox)
+        return TR_ESTATE;
+    s_self.mailbox = tr__sys_socket(ZMQ_PULL);
+    if (s_self.mailbox == NULL)
+        return TR_ESYSTEM;
+    if (zmq_bind(s_self.mailbox, s_self.address) != 0) {
+        int e = errno;
+        tr__sys_close(&s_self.mailbox);
+        errno = e;
+        return TR_ESYSTEM;
+    }
+    return TR_OK;
+}
 
 static tr_actor *s_children;
 
@@ -271,7 +300,9 @@ static _Noreturn void s_child_main(const s_spawn *sp)
     s_self.is_actor = true;
     s_self.parent = sp->parent;
     s_self.mailbox = NULL;
+    s_self.has_mailbox = !(sp->flags & TR_SPAWN_NO_MAILBOX);
     snprintf(s_self.name, sizeof s_self.name, "%s", sp->name);
+    snprintf(s_self.address, sizeof s_self.address, "%s", sp->address);
 
     if (sp->flags & TR_SPAWN_DAEMON) {
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -317,11 +348,9 @@ static _Noreturn void s_child_main(const s_spawn *sp)
         if (sigfd < 0)
             s_child_fail(fd, TR_ESYSTEM, errno, 127);
     }
-    if (!(sp->flags & TR_SPAWN_NO_MAILBOX)) {
-        s_self.mailbox = tr__sys_socket(ZMQ_PULL);
-        if (s_self.mailbox == NULL || zmq_bind(s_self.mailbox, sp->address) != 0)
-            s_child_fail(fd, TR_ESYSTEM, errno, 127);
-    }
+    /* A behaviour lives on its mailbox: bind it before reporting ready. */
+    if (sp->b != NULL && s_self_mailbox() != TR_OK)
+        s_child_fail(fd, TR_ESYSTEM, errno, 127);
     void *state = sp->arg;
     if (sp->b != NULL && sp->b->init != NULL) {
         int irc = sp->b->init(sp->arg, &state);
@@ -559,10 +588,12 @@ int tr_actor_send(tr_actor *a, const void *data, size_t size, int timeout_ms)
     if (a->outbox == NULL || a->outbox_pid != me) {
         /* Connecting is asynchronous and the pipe exists at once, so what we
          * send now waits in it until the connection is up: nothing is lost
-         * even if the actor were still binding. */
+         * while the actor has not bound its mailbox yet. */
         a->outbox = tr__sys_socket(ZMQ_PUSH);
         if (a->outbox == NULL)
             return TR_ESYSTEM;
+        int ivl = TR_RECONNECT_MS;
+        zmq_setsockopt(a->outbox, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
         if (zmq_connect(a->outbox, a->address) != 0) {
             int e = errno;
             tr__sys_close(&a->outbox);
@@ -585,14 +616,17 @@ int tr_self_recv(tr_msg *msg, int timeout_ms)
 {
     if (msg == NULL)
         return TR_EINVAL;
-    if (s_self.mailbox == NULL)
-        return TR_ESTATE;
+    int rc = s_self_mailbox();
+    if (rc != TR_OK) {
+        tr_msg_init(msg);
+        return rc;
+    }
     return tr__sock_recv(s_self.mailbox, msg, timeout_ms);
 }
 
 int tr_self_mailbox_fd(void)
 {
-    if (s_self.mailbox == NULL)
+    if (s_self_mailbox() != TR_OK)
         return -1;
     int fd = -1;
     size_t len = sizeof fd;

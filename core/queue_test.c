@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -86,9 +87,8 @@ static int s_consumer(void *arg)
         atomic_fetch_add(&s_sh->per_consumer[a->id], 1);
         if (a->got_fd >= 0) {
             trt_write_line(a->got_fd, "got");
-            char c;
-            ssize_t n = read(a->got_fd, &c, 1); /* until killed */
-            return (int)n;
+            for (;;)
+                pause(); /* until killed */
         }
         if (a->delay_us > 0) {
             struct timespec ts = {0, a->delay_us * 1000};
@@ -396,6 +396,57 @@ static void test_consumer_death_loses_at_most_its_window(void **state)
     trt_assert_no_children();
 }
 
+/* A close that waits for a consumer's confirmation sleeps: the waiting
+ * thread and the feeder must not keep each other busy. Measured as CPU time
+ * over a wait of fixed length, not as a duration. */
+static int s_take_one_then_hold(void *arg)
+{
+    s_consumer_args *a = arg;
+    tr_msg m;
+    if (tr_queue_get(a->q, &m, LONG_MS) != TR_OK)
+        return 1;
+    tr_msg_close(&m);
+    trt_write_line(a->got_fd, "got");
+    for (;;)
+        pause(); /* never reads the end of stream; killed by the test */
+}
+
+static double s_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void test_waiting_close_does_not_spin(void **state)
+{
+    (void)state;
+    tr_queue *q = NULL;
+    assert_int_equal(tr_queue_new(&q, "idle-close", NULL), TR_OK);
+    int sync[2];
+    assert_int_equal(pipe(sync), 0);
+    s_consumer_args ca = {.q = q, .got_fd = sync[1]};
+    tr_spawn_opts o = {.keep_fds = &sync[1], .nkeep_fds = 1};
+    tr_actor *c = NULL;
+    assert_int_equal(tr_actor_spawn(&c, "holder", s_take_one_then_hold, &ca, &o), TR_OK);
+    assert_int_equal(s_put_seq(q, 0, LONG_MS), TR_OK);
+    char line[16];
+    assert_true(trt_read_line(sync[0], line, sizeof line, LONG_MS) > 0);
+    double cpu = s_cpu_seconds();
+    assert_int_equal(tr_queue_close(q, 500), TR_ETIMEDOUT);
+    cpu = s_cpu_seconds() - cpu;
+    print_message("CPU during a 500 ms wait: %.3f s\n", cpu);
+    assert_true(cpu < 0.25);
+    assert_int_equal(tr_actor_kill(c), TR_OK);
+    assert_int_equal(tr_actor_join(c, LONG_MS), TR_OK);
+    tr_actor_destroy(&c);
+    tr_queue_destroy(&q);
+    close(sync[0]);
+    close(sync[1]);
+    trt_assert_no_children();
+}
+
 /* ---- frames ---------------------------------------------------------------------- */
 
 static int s_multipart_consumer(void *arg)
@@ -566,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_late_consumers_get_their_share),
         cmocka_unit_test(test_producer_exiting_right_after_last_put_loses_nothing),
         cmocka_unit_test(test_consumer_death_loses_at_most_its_window),
+        cmocka_unit_test(test_waiting_close_does_not_spin),
         cmocka_unit_test(test_multipart_messages_arrive_whole),
         cmocka_unit_test(test_foreign_producer_cannot_harm_consumer),
         cmocka_unit_test(test_foreign_consumer_cannot_harm_producer),

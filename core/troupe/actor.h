@@ -7,8 +7,10 @@
  * address of its mailbox is derived.
  *
  * Guarantees, documented in docs/actors.md:
- *  - tr_actor_spawn returns only once the child is ready (its mailbox is
- *    bound, a behaviour's init has returned), or with the reason it failed;
+ *  - tr_actor_spawn returns only once the child is ready (its name claimed;
+ *    for a behaviour, its mailbox bound and init returned), or with the
+ *    reason it failed; a function actor binds its mailbox on its first
+ *    receive, and what is sent to it before waits in the sender;
  *  - the child has a fresh ZeroMQ context and, of the parent's descriptors,
  *    only stdin (reopened on /dev/null), stdout, stderr and the ones named in
  *    tr_spawn_opts.keep_fds;
@@ -183,8 +185,9 @@ bool tr_self_is_actor(void);
 
 /* tr_self_recv receives the next message of this actor's mailbox into msg
  * (initialised by the call; close it with tr_msg_close), waiting up to
- * timeout_ms. Errors: TR_EEMPTY (timeout), TR_ESTATE (no mailbox here),
- * TR_ESYSTEM. A peer that sends more than tr_sys_max_msg_size is
+ * timeout_ms. The first call binds the mailbox. Errors: TR_EEMPTY (timeout),
+ * TR_ESTATE (no mailbox here: not an actor, or TR_SPAWN_NO_MAILBOX),
+ * TR_ESYSTEM (binding failed). A peer that sends more than tr_sys_max_msg_size is
  * disconnected by ZeroMQ before its frame is read; nothing reaches here. */
 int tr_self_recv(tr_msg *msg, int timeout_ms);
 
