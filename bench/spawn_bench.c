@@ -13,8 +13,8 @@
  *
  * Variants:
  *   fork_exit_waitpid  fork(); the child calls _exit(0); waitpid()
- *   troupe             tr_actor_spawn (default options: the child binds a
- *                      mailbox before the spawn returns), tr_actor_join,
+ *   troupe             tr_actor_spawn (default options: a mailbox the child
+ *                      binds on its first receive), tr_actor_join,
  *                      tr_actor_destroy
  *   troupe_no_mailbox  the same with TR_SPAWN_NO_MAILBOX
  *

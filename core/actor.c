@@ -356,7 +356,7 @@ static _Noreturn void s_child_main(const s_spawn *sp)
         int irc = sp->b->init(sp->arg, &state);
         if (irc != 0) {
             tr_log(TR_LOG_WARN, "TR-INIT-FAIL", "init returned %d", irc);
-            s_child_fail(fd, TR_ESPAWN, 0, irc);
+            s_child_fail(fd, TR_ESPAWN, 0, (irc & 0xff) ? irc : 1);
         }
     }
     s_status ok = {TR_OK, 0};

@@ -51,6 +51,7 @@ static struct {
     int hwm;
     int linger_ms;
     char base[TR_BASE_MAX];
+    bool base_from_env; /* TROUPE_RUN_DIR: no fallback */
 
     /* the run directory; set once by the root, inherited by actors */
     pid_t root_pid;
@@ -102,7 +103,8 @@ static void s_settings_load(void)
 
     const char *base = getenv("TROUPE_RUN_DIR");
     const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (base != NULL && *base != '\0')
+    s_sys.base_from_env = base != NULL && *base != '\0';
+    if (s_sys.base_from_env)
         snprintf(s_sys.base, sizeof s_sys.base, "%s", base);
     else if (xdg != NULL && *xdg == '/' && strlen(xdg) + 7 <= TR_BASE_ROOMY)
         snprintf(s_sys.base, sizeof s_sys.base, "%s/troupe", xdg);
@@ -252,28 +254,46 @@ static void s_rm_tree(const char *path)
     nftw(path, s_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Whether the lock file at path exists and nobody holds it. */
+static int s_lock_free(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1; /* no such file */
+    int free_ = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd);
+    return free_;
+}
+
 /* A run directory is stale when nobody holds its lock: every process of that
- * system has exited (the lock descriptor is inherited by all of them). */
+ * system has exited (the lock descriptor is inherited by all of them). A
+ * root that died while making its directory left only ".lock.new", or no
+ * lock at all; the latter counts as stale once it is a minute old. */
 static void s_clean_stale(void)
 {
     DIR *d = opendir(s_sys.base);
     if (d == NULL)
         return;
     struct dirent *e;
-    char path[PATH_MAX];
+    char dir[PATH_MAX], path[PATH_MAX + 16];
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof path, "%s/%s/.lock", s_sys.base, e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue; /* not ours, or being created right now */
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            snprintf(path, sizeof path, "%s/%s", s_sys.base, e->d_name);
-            s_rm_tree(path);
-            tr_log(TR_LOG_INFO, "TR-RUNDIR-STALE", "removed stale run directory %s", path);
+        snprintf(dir, sizeof dir, "%s/%s", s_sys.base, e->d_name);
+        snprintf(path, sizeof path, "%s/.lock", dir);
+        int state = s_lock_free(path);
+        if (state < 0) {
+            snprintf(path, sizeof path, "%s/.lock.new", dir);
+            state = s_lock_free(path);
         }
-        close(fd);
+        struct stat st;
+        if (state < 0 && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+            time(NULL) - st.st_mtime > 60)
+            state = 1;
+        if (state == 1) {
+            s_rm_tree(dir);
+            tr_log(TR_LOG_INFO, "TR-RUNDIR-STALE", "removed stale run directory %s", dir);
+        }
     }
     closedir(d);
 }
@@ -319,8 +339,7 @@ static int s_make_base(void)
 {
     if (mkdir(s_sys.base, 0700) != 0 && errno != EEXIST) {
         /* $XDG_RUNTIME_DIR is only a preference: fall back to /tmp. */
-        const char *env = getenv("TROUPE_RUN_DIR");
-        if (env != NULL && *env != '\0')
+        if (s_sys.base_from_env)
             return TR_ESYSTEM;
         snprintf(s_sys.base, sizeof s_sys.base, "/tmp/troupe-%u", (unsigned)geteuid());
         if (mkdir(s_sys.base, 0700) != 0 && errno != EEXIST)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +132,20 @@ static void test_run_dir_removed_at_exit_and_stale_cleaned(void **state)
     assert_true(lockfd >= 0);
     assert_int_equal(flock(lockfd, LOCK_EX), 0);
 
+    /* A root that died making its directory: only .lock.new, or no lock at
+     * all (stale once a minute old; a fresh one may be a root starting). */
+    char half[128], bare_old[128], bare_new[128];
+    snprintf(half, sizeof half, "%s/3-half000", base);
+    snprintf(bare_old, sizeof bare_old, "%s/4-bareold", base);
+    snprintf(bare_new, sizeof bare_new, "%s/5-barenew", base);
+    assert_int_equal(mkdir(half, 0700), 0);
+    assert_int_equal(mkdir(bare_old, 0700), 0);
+    assert_int_equal(mkdir(bare_new, 0700), 0);
+    snprintf(path, sizeof path, "%s/.lock.new", half);
+    s_touch(path);
+    struct timeval old[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    assert_int_equal(utimes(bare_old, old), 0);
+
     char dir[256];
     assert_int_equal(s_run_root("root", base, dir, sizeof dir), 0);
     struct stat st;
@@ -137,6 +153,10 @@ static void test_run_dir_removed_at_exit_and_stale_cleaned(void **state)
     assert_int_not_equal(stat(dir, &st), 0); /* removed at its orderly exit */
     assert_int_not_equal(stat(stale, &st), 0); /* cleaned at its start */
     assert_int_equal(stat(live, &st), 0);      /* left alone: someone holds it */
+    assert_int_not_equal(stat(half, &st), 0);
+    assert_int_not_equal(stat(bare_old, &st), 0);
+    assert_int_equal(stat(bare_new, &st), 0);
+    rmdir(bare_new);
 
     close(lockfd);
     snprintf(path, sizeof path, "%s/.lock", live);

@@ -96,8 +96,8 @@ typedef struct tr_spawn_opts {
  * tr_name_valid), TR_EEXIST (a live actor of this system has the name),
  * TR_ESPAWN (the child died or its init failed before it was ready; it has
  * been reaped), TR_ESYSTEM (a system call failed in the parent: fork, pipe,
- * pidfd_open; or in the child before fn ran: binding its mailbox, claiming
- * its name; errno is the child's), TR_ENOMEM. */
+ * pidfd_open; or in the child before fn ran: claiming its name, for a
+ * behaviour binding its mailbox; errno is the child's), TR_ENOMEM. */
 int tr_actor_spawn(tr_actor **out, const char *name, tr_actor_fn fn, void *arg,
                    const tr_spawn_opts *opts);
 
@@ -152,7 +152,8 @@ int tr_actor_exitcode(tr_actor *a, int *code);
 /* tr_actor_terminate sends SIGTERM, tr_actor_kill SIGKILL, tr_actor_signal
  * any signal. They do not wait: join afterwards. Signalling an actor that has
  * already exited succeeds and does nothing (the pidfd cannot reach a recycled
- * pid). Errors: TR_EINVAL, TR_ESYSTEM (errno). */
+ * pid). Errors: TR_EINVAL, TR_ESTATE (not called from the actor's parent,
+ * e.g. through a forked copy of the handle), TR_ESYSTEM (errno). */
 int tr_actor_terminate(tr_actor *a);
 int tr_actor_kill(tr_actor *a);
 int tr_actor_signal(tr_actor *a, int sig);

@@ -26,9 +26,10 @@ enum { TR_LOG_ERROR = 0, TR_LOG_WARN, TR_LOG_INFO, TR_LOG_DEBUG };
  * creates this system's private run directory (mode 0700). It is called
  * implicitly by the first call that needs it; calling it first only moves that
  * cost to a time of your choosing. The process that first calls it is the
- * system's root: its run directory is removed when it exits normally, and a
- * run directory left behind by a killed root is removed by the next root that
- * starts with the same base directory. Idempotent.
+ * system's root: its run directory is removed when it exits normally (unless
+ * orphaned actors of the system still run in it), and a run directory whose
+ * processes have all died is removed by the next root that starts with the
+ * same base directory. Idempotent.
  * Errors: TR_EINVAL when the base directory is longer than 64 bytes (ipc://
  * paths are limited to 107), TR_ESYSTEM when the directory cannot be made
  * (errno). */
