@@ -84,7 +84,8 @@ struct tr_msg;
 int tr__sock_send(void *sock, const void *data, size_t size, int flags, int timeout_ms);
 
 /* Same, sending a zmq_msg_t (as a tr_msg) without copying; on success the
- * msg is consumed and left empty. */
+ * msg is consumed and left empty. It does not check the size limit: the
+ * caller checks the user's bytes. */
 int tr__sock_send_msg(void *sock, struct tr_msg *msg, int flags, int timeout_ms);
 
 /* Receives one frame into msg (initialised here), waiting up to timeout_ms.

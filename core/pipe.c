@@ -173,6 +173,9 @@ static int s_open(tr_pipe *p)
         goto fail;
     int ivl = 10;
     zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    /* The limit is on the user's bytes; the wire adds the kind byte. */
+    int64_t maxmsg = (int64_t)tr_sys_max_msg_size() + 1;
+    zmq_setsockopt(p->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     step = "monitor";
     if ((p->monitor = tr__sys_monitor(p->sock, ZMQ_EVENT_DISCONNECTED)) == NULL)
         goto fail;

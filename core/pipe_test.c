@@ -177,6 +177,17 @@ static void test_result_codes(void **state)
     assert_int_equal(tr_sys_set_max_msg_size(1024), TR_OK);
     assert_int_equal(tr_pipe_send(a, big, sizeof big, 0), TR_ETOOBIG);
     assert_int_equal(tr_sys_set_max_msg_size(16 << 20), TR_OK);
+    /* Exactly the limit passes: the receiver's limit allows for the header. */
+    tr_pipe *x = NULL, *y = NULL;
+    assert_int_equal(tr_sys_set_max_msg_size(1024), TR_OK);
+    assert_int_equal(tr_pipe_new(&x, &y, true), TR_OK);
+    assert_int_equal(tr_pipe_send(y, big, 1024, LONG_MS), TR_OK);
+    assert_int_equal(tr_pipe_recv(x, &m, LONG_MS), TR_OK);
+    assert_int_equal(tr_msg_size(&m), 1024);
+    tr_msg_close(&m);
+    assert_int_equal(tr_sys_set_max_msg_size(16 << 20), TR_OK);
+    tr_pipe_destroy(&x);
+    tr_pipe_destroy(&y);
     assert_int_equal(tr_pipe_send(a, NULL, 3, 0), TR_EINVAL);
     /* End a is ours (bound here): another process cannot use it too. */
     tr_actor *thief = NULL;

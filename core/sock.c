@@ -50,9 +50,9 @@ static int s_map_errno(int err, int would_block_code)
 
 int tr__sock_send_msg(void *sock, struct tr_msg *msg, int flags, int timeout_ms)
 {
+    /* The size limit is the caller's to check, on the user's bytes: a frame
+     * may carry troupe's header byte on top. */
     zmq_msg_t *m = &((tr__msg *)msg)->zmsg;
-    if (zmq_msg_size(m) > tr_sys_max_msg_size())
-        return TR_ETOOBIG;
     long long deadline = -2;
     for (;;) {
         if (zmq_msg_send(m, sock, flags | ZMQ_DONTWAIT) >= 0)
