@@ -43,6 +43,7 @@ cp bazel-bin/bench/queue_bench "$tmp/queue_bench"
 
 echo "# $(nproc) CPUs, kernel $(uname -r), $($python --version 2>&1)" >&2
 echo "# $messages messages per run, $inner inner rounds, $rounds rounds" >&2
+echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- core bench 2>/dev/null || echo ' (core/ or bench/ modified)')" >&2
 
 # tag ROUND PIN CMD...: runs CMD and tags each JSON line it prints.
 tag() {

@@ -32,6 +32,12 @@ void *tr__sys_socket(int type);
  * (say, from a recycled pointer) could fail with EADDRINUSE. */
 void *tr__sys_monitor(void *sock, int events);
 
+/* tr__sys_monitor_stop stops the monitor of sock and closes its PAIR (sets
+ * *pair to NULL). Always do this before closing either socket: libzmq sends
+ * monitor events from its I/O thread with a blocking send, so an event for
+ * a monitor whose PAIR is gone would stall every socket of the context. */
+void tr__sys_monitor_stop(void *sock, void **pair);
+
 /* tr__sys_close closes a socket made by tr__sys_socket; sets *sock to NULL. */
 void tr__sys_close(void **sock);
 

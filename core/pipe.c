@@ -54,7 +54,7 @@ static void s_exit_hook(void)
 {
     for (tr_pipe *p = s_pipes; p != NULL; p = p->next)
         if (p->sock != NULL && p->pid == getpid() && !p->closed)
-            tr_pipe_close(p, tr_sys_linger_ms());
+            tr_pipe_close(p, tr_sys_exit_wait_ms());
 }
 
 static tr_pipe *s_end(const char *address, bool bind, bool can_send, bool can_recv)
@@ -125,8 +125,8 @@ void tr_pipe_stats_get(const tr_pipe *end, tr_pipe_stats *out)
 
 static void s_close_sockets(tr_pipe *p)
 {
+    tr__sys_monitor_stop(p->sock, &p->monitor);
     tr__sys_close(&p->sock);
-    tr__sys_close(&p->monitor);
     if (p->lockfd >= 0)
         close(p->lockfd);
     p->lockfd = -1;
@@ -301,11 +301,11 @@ static int s_try_recv(tr_pipe *p, tr__msg *m)
 
 int tr_pipe_recv(tr_pipe *p, tr_msg *msg, int timeout_ms)
 {
+    if (msg != NULL)
+        tr_msg_init(msg);
     if (p == NULL || msg == NULL)
         return TR_EINVAL;
     tr__msg *m = (tr__msg *)msg;
-    zmq_msg_init(&m->zmsg);
-    m->skip = 0;
     if (!p->can_recv)
         return TR_ESTATE;
     int rc = s_open(p);
@@ -392,7 +392,7 @@ void tr_pipe_destroy(tr_pipe **endp)
     tr_pipe *p = *endp;
     *endp = NULL;
     if (p->pid == getpid())
-        tr_pipe_close(p, tr_sys_linger_ms());
+        tr_pipe_close(p, tr_sys_exit_wait_ms());
     if (p->prev != NULL)
         p->prev->next = p->next;
     else if (s_pipes == p)

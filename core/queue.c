@@ -47,6 +47,8 @@
 
 static tr_queue *s_queues; /* this process's handles, for the exit hook */
 
+static void s_consumer_free(tr__consumer *c);
+
 void tr__queue_exit_hook(void)
 {
     pid_t me = getpid();
@@ -54,9 +56,15 @@ void tr__queue_exit_hook(void)
         if (q->prod == NULL || q->prod->pid != me)
             continue;
         if (!q->prod->finished)
-            tr__queue_producer_close(q, tr_sys_linger_ms());
+            tr__queue_producer_close(q, tr_sys_exit_wait_ms());
         /* The sockets are about to close under it. */
         tr__queue_producer_stop(q->prod);
+    }
+    for (tr_queue *q = s_queues; q != NULL; q = q->next) {
+        if (q->cons != NULL && q->cons->pid == me) {
+            s_consumer_free(q->cons); /* stops its monitors first */
+            q->cons = NULL;
+        }
     }
 }
 
@@ -207,7 +215,7 @@ void tr_queue_destroy(tr_queue **qp)
     pid_t me = getpid();
     if (q->prod != NULL && q->prod->pid == me) {
         if (!q->prod->finished)
-            tr__queue_producer_close(q, tr_sys_linger_ms());
+            tr__queue_producer_close(q, tr_sys_exit_wait_ms());
         tr__queue_producer_free(q->prod);
     }
     if (q->cons != NULL && q->cons->pid == me)
@@ -232,7 +240,10 @@ void tr_queue_stats_get(const tr_queue *q, tr_queue_stats *out)
         memset(out, 0, sizeof *out);
         return;
     }
-    *out = q->stats;
+    if (q->stats_pid == getpid())
+        *out = q->stats;
+    else
+        memset(out, 0, sizeof *out); /* a forked copy's counts are the parent's */
     if (q->prod != NULL && q->prod->pid == getpid())
         tr__queue_producer_stats(q->prod, out);
 }
@@ -242,10 +253,10 @@ void tr_queue_stats_get(const tr_queue *q, tr_queue_stats *out)
 static void s_consumer_free(tr__consumer *c)
 {
     for (int i = 0; i < c->n; i++) {
+        if (c->monitors != NULL)
+            tr__sys_monitor_stop(c->dealers ? c->dealers[i] : NULL, &c->monitors[i]);
         if (c->dealers != NULL)
             tr__sys_close(&c->dealers[i]);
-        if (c->monitors != NULL)
-            tr__sys_close(&c->monitors[i]);
     }
     free(c->monitors);
     if (c->ino >= 0)
@@ -287,8 +298,17 @@ static void s_scan_markers(tr_queue *q, tr__consumer *c)
             s_slot_ended(c, i);
 }
 
+void tr__queue_stats_here(tr_queue *q)
+{
+    if (q->stats_pid != getpid()) {
+        memset(&q->stats, 0, sizeof q->stats);
+        q->stats_pid = getpid();
+    }
+}
+
 static int s_consumer_start(tr_queue *q)
 {
+    tr__queue_stats_here(q);
     tr__consumer *c = calloc(1, sizeof *c);
     if (c == NULL)
         return TR_ENOMEM;
@@ -445,7 +465,36 @@ static void s_monitor(tr_queue *q, tr__consumer *c, int i)
     }
 }
 
-static int s_wait(tr_queue *q, tr__consumer *c, long long deadline)
+/* What a consumer does whenever it has nothing to hand out: say HELLO on
+ * new connections, read the markers of ended slots when the directory
+ * changed, and confirm what it has taken but not confirmed yet. The last
+ * matters: a producer at capacity waits for confirmations, and a consumer
+ * that confirms only every window/2 messages could otherwise leave it (and
+ * itself) waiting forever. */
+static void s_idle(tr_queue *q, tr__consumer *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        if (c->eos[i])
+            continue;
+        s_monitor(q, c, i);
+        if (c->taken[i] > 0) {
+            s_send_ctl(c->dealers[i], TR__F_CREDIT, (uint32_t)c->taken[i]);
+            c->taken[i] = 0;
+        }
+    }
+    if (c->ino >= 0) {
+        char buf[4096];
+        bool changed = false;
+        while (read(c->ino, buf, sizeof buf) > 0)
+            changed = true;
+        if (changed)
+            s_scan_markers(q, c);
+    }
+}
+
+/* Sleeps until a dealer, a monitor or the directory has news, or the
+ * deadline. */
+static int s_wait(tr__consumer *c, long long deadline)
 {
     int n = 0;
     for (int i = 0; i < c->n; i++) {
@@ -456,32 +505,18 @@ static int s_wait(tr_queue *q, tr__consumer *c, long long deadline)
     }
     if (c->ino >= 0)
         c->items[n++] = (zmq_pollitem_t){.fd = c->ino, .events = ZMQ_POLLIN};
-    int r = zmq_poll(c->items, n, tr__remaining_ms(deadline));
-    if (r < 0)
-        return errno == EINTR ? TR_OK : TR_ESYSTEM;
-    for (int i = 0, k = 0; i < c->n; i++) {
-        if (c->eos[i])
-            continue;
-        if (c->items[k + 1].revents & ZMQ_POLLIN)
-            s_monitor(q, c, i);
-        k += 2;
-    }
-    if (c->ino >= 0 && (c->items[n - 1].revents & ZMQ_POLLIN)) {
-        char buf[4096];
-        while (read(c->ino, buf, sizeof buf) > 0)
-            ;
-        s_scan_markers(q, c);
-    }
+    if (zmq_poll(c->items, n, tr__remaining_ms(deadline)) < 0 && errno != EINTR)
+        return TR_ESYSTEM;
     return TR_OK;
 }
 
 int tr_queue_get(tr_queue *q, tr_msg *msg, int timeout_ms)
 {
+    if (msg != NULL)
+        tr_msg_init(msg);
     if (q == NULL || msg == NULL)
         return TR_EINVAL;
     tr__msg *m = (tr__msg *)msg;
-    zmq_msg_init(&m->zmsg);
-    m->skip = 0;
     if (q->cons == NULL || q->cons->pid != getpid()) {
         int rc = s_consumer_start(q);
         if (rc != TR_OK)
@@ -495,6 +530,9 @@ int tr_queue_get(tr_queue *q, tr_msg *msg, int timeout_ms)
         int rc = s_try_get(q, c, m);
         if (rc != TR_EEMPTY)
             return rc;
+        s_idle(q, c);
+        if ((rc = s_try_get(q, c, m)) != TR_EEMPTY)
+            return rc;
         if (c->open == 0)
             return TR_ECLOSED;
         if (timeout_ms == 0)
@@ -503,7 +541,7 @@ int tr_queue_get(tr_queue *q, tr_msg *msg, int timeout_ms)
             deadline = tr__deadline_ms(timeout_ms);
         else if (deadline >= 0 && tr__remaining_ms(deadline) == 0)
             return TR_EEMPTY;
-        if ((rc = s_wait(q, c, deadline)) != TR_OK)
+        if ((rc = s_wait(c, deadline)) != TR_OK)
             return rc;
     }
 }

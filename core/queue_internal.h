@@ -53,6 +53,9 @@ typedef struct tr__producer {
     size_t head, count, cap;
     size_t inflight; /* sum of the peers' inflight */
     uint64_t rejected, lost; /* this role's share of tr_queue_stats */
+    void *monitor;     /* PAIR receiving the router's DISCONNECTED events */
+    int monfd;         /* its ZMQ_FD */
+    int probes_left;   /* probe rounds still to do (after a disconnect) */
 } tr__producer;
 
 typedef struct tr__consumer {
@@ -77,11 +80,15 @@ struct tr_queue {
     int port;      /* tcp: producer i binds port + i */
     int capacity, producers, window;
     pid_t creator; /* the process that made the directory */
-    tr_queue_stats stats;
+    tr_queue_stats stats; /* this process's: reset when a role starts here */
+    pid_t stats_pid;
     tr__producer *prod;
     tr__consumer *cons;
     tr_queue *next, *prev; /* this process's handles */
 };
+
+/* Makes q->stats this process's (a forked copy starts at zero). */
+void tr__queue_stats_here(tr_queue *q);
 
 int tr__queue_endpoint(const tr_queue *q, int slot, char *buf, size_t len);
 int tr__queue_marker(const tr_queue *q, int slot, char *buf, size_t len);

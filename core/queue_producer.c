@@ -14,9 +14,13 @@
  *
  * Dead consumers are found by ROUTER_MANDATORY: a send to a peer whose
  * connection is gone fails with EHOSTUNREACH. Messages it held are lost
- * (at-most-once) and counted; its credit is forgotten. While close waits for
- * acknowledgements it re-sends EOS every TR_PROBE_MS, which is how a consumer
- * that died without a word stops being waited for.
+ * (at-most-once) and counted; its credit is forgotten. Sending is also how
+ * we look: when the router's monitor reports a disconnection, and when a
+ * close begins, the feeder probes the consumers that hold messages or owe an
+ * acknowledgement, TR_PROBES times TR_PROBE_MS apart (ZeroMQ may report the
+ * disconnection before the router has dropped the peer). Nothing is probed
+ * otherwise: a consumer that is merely slow receives no stream of probes to
+ * fill its pipe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +39,9 @@
 #include "troupe/error.h"
 #include "troupe/sys.h"
 
-/* How often a waiting producer probes consumers it is waiting for. */
+/* Probe rounds after a disconnection or at the start of a close, and the
+ * time between them. */
+#define TR_PROBES 3
 #define TR_PROBE_MS 50
 /* How many puts may pass without reading consumers' control messages, so a
  * new consumer's HELLO is seen soon even while credit never runs out. */
@@ -98,6 +104,7 @@ void tr__queue_producer_free(tr__producer *p)
             zmq_msg_close(&e->rest[k]);
         free(e->rest);
     }
+    tr__sys_monitor_stop(p->router, &p->monitor);
     tr__sys_close(&p->router);
     if (p->lockfd >= 0)
         close(p->lockfd);
@@ -135,10 +142,13 @@ int tr__queue_producer_start(tr_queue *q)
     zmq_setsockopt(p->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(p->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     int rc = s_claim(q, p);
-    size_t zlen = sizeof p->zfd;
+    size_t zlen = sizeof p->zfd, mlen = sizeof p->monfd;
     if (rc == TR_OK) {
         p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (p->wakefd < 0 || zmq_getsockopt(p->router, ZMQ_FD, &p->zfd, &zlen) != 0)
+        p->monitor = tr__sys_monitor(p->router, ZMQ_EVENT_DISCONNECTED);
+        if (p->wakefd < 0 || p->monitor == NULL ||
+            zmq_getsockopt(p->router, ZMQ_FD, &p->zfd, &zlen) != 0 ||
+            zmq_getsockopt(p->monitor, ZMQ_FD, &p->monfd, &mlen) != 0)
             rc = TR_ESYSTEM;
     }
     q->prod = p;
@@ -153,6 +163,7 @@ int tr__queue_producer_start(tr_queue *q)
     }
     /* Hooks are per process, and this may be a fresh child. */
     tr__sys_add_exit_hook(TR__EXIT_DELIVER, tr__queue_exit_hook);
+    tr__queue_stats_here(q);
     tr_log(TR_LOG_DEBUG, "TR-QUEUE-PRODUCER", "%s: producing as slot %d", q->address, p->slot);
     return TR_OK;
 }
@@ -217,7 +228,7 @@ static void s_control(tr_queue *q, tr__producer *p)
         int kind = n > 0 ? b[0] : -1;
         tr__peer *peer = NULL;
         if (ok && !zmq_msg_more(&ctl))
-            peer = s_peer(p, zmq_msg_data(&id), zmq_msg_size(&id), kind == TR__F_HELLO);
+            peer = s_peer(p, zmq_msg_data(&id), zmq_msg_size(&id), kind == TR__F_HELLO && n == 5);
         if (peer != NULL && kind == TR__F_HELLO && n == 5) {
             /* A consumer asks for at most its window, less what it holds. */
             uint32_t w = s_u32(b + 1);
@@ -270,34 +281,32 @@ static int s_send(tr__producer *p, tr__peer *peer, tr__entry *e)
 }
 
 /* Sends e to the next consumer with credit. 0: sent; 1: nobody can take it
- * now; -1: error. */
+ * now; -1: error. A consumer whose pipe is full keeps its credit and is
+ * passed over this time (its pipe drains as it reads). */
 static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e)
 {
-    while (p->npeers > 0) {
-        tr__peer *peer = NULL;
-        for (int k = 0; k < p->npeers; k++) {
-            int i = (p->rr + k) % p->npeers;
-            if (p->peers[i].credit > 0 && !p->peers[i].eos_sent) {
-                peer = &p->peers[i];
-                p->rr = i + 1;
-                break;
-            }
+    int tried = 0;
+    while (tried < p->npeers) {
+        int i = (p->rr + tried) % p->npeers;
+        tr__peer *peer = &p->peers[i];
+        if (peer->credit <= 0 || peer->eos_sent) {
+            tried++;
+            continue;
         }
-        if (peer == NULL)
-            return 1;
         int r = s_send(p, peer, e);
         if (r == 0) {
             peer->credit--;
             peer->inflight++;
             p->inflight++;
+            p->rr = i + 1;
             return 0;
         }
-        if (r == 1)
-            s_peer_gone(q, p, peer);
-        else if (r == 2)
-            peer->credit = 0; /* wedged; its next CREDIT revives it */
-        else
+        if (r < 0)
             return -1;
+        if (r == 1)
+            s_peer_gone(q, p, peer); /* the last peer moved into slot i */
+        else
+            tried++;
     }
     return 1;
 }
@@ -395,15 +404,36 @@ static int s_send_ctl(tr__producer *p, tr__peer *peer, int kind)
     return 0;
 }
 
-/* Probes consumers that hold messages, so that a dead one frees capacity. */
+/* Probes the consumers we depend on: those holding messages (a dead one
+ * must give back its capacity) and, once closed, those that owe an ACK. */
 static void s_probe(tr_queue *q, tr__producer *p)
 {
     for (int i = 0; i < p->npeers;) {
-        if (p->peers[i].inflight > 0 && s_send_ctl(p, &p->peers[i], TR__F_PING) == 1)
-            s_peer_gone(q, p, &p->peers[i]);
-        else
-            i++;
+        tr__peer *peer = &p->peers[i];
+        bool owed = peer->inflight > 0 || (p->closed && !peer->acked);
+        int kind = p->closed && p->count == 0 ? TR__F_EOS : TR__F_PING;
+        if (owed && s_send_ctl(p, peer, kind) == 1) {
+            s_peer_gone(q, p, peer);
+            continue;
+        }
+        if (owed && kind == TR__F_EOS)
+            peer->eos_sent = true;
+        i++;
     }
+}
+
+/* Reads the router's monitor: a disconnection starts probe rounds. */
+static void s_disconnections(tr__producer *p)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (zmq_msg_recv(&m, p->monitor, ZMQ_DONTWAIT) >= 0) {
+        if (!zmq_msg_more(&m))
+            p->probes_left = TR_PROBES;
+        zmq_msg_close(&m);
+        zmq_msg_init(&m);
+    }
+    zmq_msg_close(&m);
 }
 
 /* ---- the feeder -------------------------------------------------------------- */
@@ -441,21 +471,24 @@ static void s_send_eos(tr_queue *q, tr__producer *p, bool resend)
  * closed and drained the end of stream; with probe, liveness probes too. */
 static int s_step(tr_queue *q, tr__producer *p, bool probe)
 {
+    s_disconnections(p);
     int rc = s_pump(q, p);
     if (rc != TR_OK)
         return rc;
     if (p->closed && p->count == 0)
-        s_send_eos(q, p, probe);
-    else if (probe)
+        s_send_eos(q, p, false);
+    if (probe && p->probes_left > 0) {
+        p->probes_left--;
         s_probe(q, p);
+    }
     return TR_OK;
 }
 
-/* Whether anything is owed to consumers or by them: then the feeder wakes
- * up every TR_PROBE_MS even without traffic. */
+/* Whether probe rounds are due: then the feeder wakes up every TR_PROBE_MS
+ * even without traffic. Otherwise it sleeps until a socket has news. */
 static bool s_busy(const tr__producer *p)
 {
-    return p->count > 0 || p->inflight > 0 || (p->closed && !p->finished);
+    return p->probes_left > 0;
 }
 
 static void s_wake(tr__producer *p)
@@ -483,18 +516,20 @@ static void *s_feeder(void *arg)
         pthread_cond_broadcast(&p->cv);
         /* ZMQ_FD only signals new activity: look at what is pending before
          * sleeping on it, or a message that came in meanwhile would wait. */
-        uint32_t ev = 0;
-        size_t len = sizeof ev;
-        if (zmq_getsockopt(p->router, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLIN))
+        uint32_t ev = 0, mev = 0;
+        size_t len = sizeof ev, mlen = sizeof mev;
+        if ((zmq_getsockopt(p->router, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLIN)) ||
+            (zmq_getsockopt(p->monitor, ZMQ_EVENTS, &mev, &mlen) == 0 && (mev & ZMQ_POLLIN)))
             continue;
         int timeout = -1;
         if (s_busy(p))
             timeout = next_probe > now ? (int)(next_probe - now) : 0;
         p->feeder_idle = true;
         pthread_mutex_unlock(&p->mu);
-        struct pollfd fds[2] = {{.fd = p->zfd, .events = POLLIN},
-                                {.fd = p->wakefd, .events = POLLIN}};
-        poll(fds, 2, timeout);
+        struct pollfd fds[3] = {{.fd = p->zfd, .events = POLLIN},
+                                {.fd = p->wakefd, .events = POLLIN},
+                                {.fd = p->monfd, .events = POLLIN}};
+        poll(fds, 3, timeout);
         uint64_t n;
         ssize_t r = read(p->wakefd, &n, sizeof n);
         (void)r;
@@ -656,7 +691,9 @@ int tr__queue_producer_close(tr_queue *q, int timeout_ms)
         pthread_mutex_unlock(&p->mu);
         return TR_OK;
     }
-    /* Closing makes the feeder probe for confirmations: let it know. */
+    /* Consumers that died before the close owe an ACK they will never send:
+     * probe everyone we wait for, a few times. */
+    p->probes_left = TR_PROBES;
     s_wake(p);
     long long deadline = tr__deadline_ms(timeout_ms);
     for (;;) {
@@ -690,6 +727,7 @@ int tr__queue_producer_close(tr_queue *q, int timeout_ms)
     /* Everything is confirmed: nothing needs to linger. */
     int zero = 0;
     zmq_setsockopt(p->router, ZMQ_LINGER, &zero, sizeof zero);
+    tr__sys_monitor_stop(p->router, &p->monitor);
     tr__sys_close(&p->router);
     if (p->lockfd >= 0)
         close(p->lockfd);

@@ -2,6 +2,7 @@
  * got in shared memory (one counter per sequence number), so exactly-once is
  * checked message by message, not inferred from totals. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -447,6 +448,71 @@ static void test_waiting_close_does_not_spin(void **state)
     trt_assert_no_children();
 }
 
+/* More consumers than capacity / (window/2) could hold unconfirmed: the
+ * consumers confirm what they took whenever they run dry, so the producer
+ * never waits on confirmations that nobody will send. */
+static void test_many_consumers_small_capacity(void **state)
+{
+    (void)state;
+    s_shared_reset();
+    enum { M = 3000, C = 6 };
+    tr_queue *q = NULL;
+    assert_int_equal(tr_queue_new(&q, "crowded", &(tr_queue_opts){.capacity = 8, .window = 8}),
+                     TR_OK);
+    tr_actor *cons[C];
+    s_consumer_args ca[C];
+    for (int i = 0; i < C; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "crowd-%d", i);
+        ca[i] = (s_consumer_args){.q = q, .id = i, .got_fd = -1};
+        assert_int_equal(tr_actor_spawn(&cons[i], name, s_consumer, &ca[i], NULL), TR_OK);
+    }
+    for (int i = 0; i < M; i++)
+        assert_int_equal(s_put_seq(q, i, LONG_MS), TR_OK);
+    assert_int_equal(tr_queue_close(q, LONG_MS), TR_OK);
+    for (int i = 0; i < C; i++)
+        s_join_ok(&cons[i]);
+    s_check_exactly_once(M);
+    tr_queue_destroy(&q);
+    trt_assert_no_children();
+}
+
+/* A consumer that never waits (TR_NOWAIT only) still joins and gets all. */
+static int s_polling_consumer(void *arg)
+{
+    tr_queue *q = arg;
+    int got = 0;
+    for (;;) {
+        tr_msg m;
+        int rc = tr_queue_get(q, &m, TR_NOWAIT);
+        if (rc == TR_ECLOSED)
+            return got == 200 ? 0 : 1;
+        if (rc == TR_OK) {
+            got++;
+            tr_msg_close(&m);
+        } else if (rc != TR_EEMPTY) {
+            return 2;
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+static void test_nowait_consumer(void **state)
+{
+    (void)state;
+    tr_queue *q = NULL;
+    assert_int_equal(tr_queue_new(&q, "nowait", NULL), TR_OK);
+    tr_actor *c = NULL;
+    assert_int_equal(tr_actor_spawn(&c, "poller", s_polling_consumer, q, NULL), TR_OK);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(s_put_seq(q, i, LONG_MS), TR_OK);
+    assert_int_equal(tr_queue_close(q, LONG_MS), TR_OK);
+    s_join_ok(&c);
+    tr_queue_destroy(&q);
+    trt_assert_no_children();
+}
+
 /* ---- frames ---------------------------------------------------------------------- */
 
 static int s_multipart_consumer(void *arg)
@@ -618,6 +684,8 @@ int main(void)
         cmocka_unit_test(test_producer_exiting_right_after_last_put_loses_nothing),
         cmocka_unit_test(test_consumer_death_loses_at_most_its_window),
         cmocka_unit_test(test_waiting_close_does_not_spin),
+        cmocka_unit_test(test_many_consumers_small_capacity),
+        cmocka_unit_test(test_nowait_consumer),
         cmocka_unit_test(test_multipart_messages_arrive_whole),
         cmocka_unit_test(test_foreign_producer_cannot_harm_consumer),
         cmocka_unit_test(test_foreign_consumer_cannot_harm_producer),

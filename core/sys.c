@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ static struct {
     size_t max_msg;
     int hwm;
     int linger_ms;
+    int exit_wait_ms;
     char base[TR_BASE_MAX];
     bool base_from_env; /* TROUPE_RUN_DIR: no fallback */
 
@@ -100,6 +102,7 @@ static void s_settings_load(void)
     s_sys.max_msg = (size_t)s_env_long("TROUPE_MAX_MSG", 16L << 20, 1, INT_MAX);
     s_sys.hwm = (int)s_env_long("TROUPE_HWM", 1000, 1, INT_MAX);
     s_sys.linger_ms = (int)s_env_long("TROUPE_LINGER_MS", 1000, -1, INT_MAX);
+    s_sys.exit_wait_ms = (int)s_env_long("TROUPE_EXIT_WAIT_MS", 10000, -1, INT_MAX);
 
     const char *base = getenv("TROUPE_RUN_DIR");
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -184,6 +187,16 @@ int tr_sys_log_level(void) { s_settings(); return s_sys.log_level; }
 size_t tr_sys_max_msg_size(void) { s_settings(); return s_sys.max_msg; }
 int tr_sys_hwm(void) { s_settings(); return s_sys.hwm; }
 int tr_sys_linger_ms(void) { s_settings(); return s_sys.linger_ms; }
+int tr_sys_exit_wait_ms(void) { s_settings(); return s_sys.exit_wait_ms; }
+
+int tr_sys_set_exit_wait_ms(int ms)
+{
+    if (ms < -1)
+        return TR_EINVAL;
+    s_settings();
+    s_sys.exit_wait_ms = ms;
+    return TR_OK;
+}
 
 int tr_sys_set_log_level(int level)
 {
@@ -307,6 +320,7 @@ static void s_run_exit_hooks(void)
 }
 
 static void s_close_all(void);
+static void s_register_atexit(void);
 
 static void s_atexit(void)
 {
@@ -408,7 +422,7 @@ int tr_sys_init(void)
     s_sys.lock_fd = fd;
     s_sys.root_pid = getpid();
     snprintf(s_sys.run_dir, sizeof s_sys.run_dir, "%s", dir);
-    atexit(s_atexit);
+    s_register_atexit();
 out:
     pthread_mutex_unlock(&s_lock);
     return rc;
@@ -449,8 +463,24 @@ const char *tr__sys_self_name(void)
     return s_sys.self_name;
 }
 
+static void s_atexit(void);
+
+/* atexit runs s_atexit at an orderly exit of any process that uses troupe,
+ * not only of a root: a program that only opens tcp queues or pipes never
+ * makes a run directory, yet has producers and pipe ends to close. Forked
+ * children inherit both the registration and the flag. */
+static void s_register_atexit(void)
+{
+    static bool registered;
+    if (!registered) {
+        registered = true;
+        atexit(s_atexit);
+    }
+}
+
 void tr__sys_add_exit_hook(int phase, void (*hook)(void))
 {
+    s_register_atexit();
     int *n = &s_sys.nexit_hooks[phase != 0];
     void (**hooks)(void) = s_sys.exit_hooks[phase != 0];
     for (int i = 0; i < *n; i++)
@@ -533,6 +563,13 @@ void *tr__sys_monitor(void *sock, int events)
         errno = e;
     }
     return pair;
+}
+
+void tr__sys_monitor_stop(void *sock, void **pair)
+{
+    if (sock != NULL && pair != NULL && *pair != NULL)
+        zmq_socket_monitor(sock, NULL, 0);
+    tr__sys_close(pair);
 }
 
 void tr__sys_close(void **sock)

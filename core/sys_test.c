@@ -66,6 +66,10 @@ static void test_settings(void **state)
     assert_int_equal((int)tr_sys_max_msg_size(), 4096);
     assert_int_equal(tr_sys_set_linger_ms(-2), TR_EINVAL);
     assert_int_equal(tr_sys_set_linger_ms(-1), TR_OK);
+    assert_int_equal(tr_sys_set_exit_wait_ms(-2), TR_EINVAL);
+    assert_int_equal(tr_sys_set_exit_wait_ms(2500), TR_OK);
+    assert_int_equal(tr_sys_exit_wait_ms(), 2500);
+    assert_int_equal(tr_sys_set_exit_wait_ms(10000), TR_OK);
     assert_int_equal(tr_sys_set_log_level(7), TR_EINVAL);
     assert_int_equal(tr_sys_set_log_level(TR_LOG_ERROR), TR_OK);
     assert_int_equal(tr_sys_log_level(), TR_LOG_ERROR);

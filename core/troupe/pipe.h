@@ -55,7 +55,7 @@ int tr_pipe_new(tr_pipe **a, tr_pipe **b, bool duplex);
 int tr_pipe_open(tr_pipe **end, const char *address, int role);
 
 /* tr_pipe_destroy closes the end if it is open (tr_pipe_close, waiting at
- * most the linger time, tr_sys_linger_ms), frees the handle and sets *end to
+ * most the exit wait, tr_sys_exit_wait_ms), frees the handle and sets *end to
  * NULL; NULL is fine. An end still open at an orderly exit is closed the
  * same way. */
 void tr_pipe_destroy(tr_pipe **end);

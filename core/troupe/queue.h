@@ -70,8 +70,8 @@ int tr_queue_new(tr_queue **out, const char *name, const tr_queue_opts *opts);
 int tr_queue_open(tr_queue **out, const char *address, const tr_queue_opts *opts);
 
 /* tr_queue_destroy frees the handle and sets *q to NULL; NULL is fine. A
- * producer that has not closed is closed first, waiting at most the linger
- * time (tr_sys_linger_ms) for its consumers. In the process that made an
+ * producer that has not closed is closed first, waiting at most the exit
+ * wait (tr_sys_exit_wait_ms) for its consumers. In the process that made an
  * ipc queue, destroy also removes the queue's directory: do it once the
  * queue's users are done. */
 void tr_queue_destroy(tr_queue **q);

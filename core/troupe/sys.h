@@ -56,6 +56,11 @@ int tr_name_valid(const char *name);
  *  - max message size    TROUPE_MAX_MSG    bytes                  (16 MiB)
  *  - high-water mark     TROUPE_HWM        messages per pipe      (1000)
  *  - linger on close     TROUPE_LINGER_MS  ms, -1 = forever       (1000)
+ *        how long a closing socket keeps trying to send what it holds
+ *  - exit wait           TROUPE_EXIT_WAIT_MS  ms, -1 = forever    (10000)
+ *        how long destroying an open queue producer or pipe end, or exiting
+ *        with one, waits for the other side to confirm it got everything
+ *        (a dead peer is noticed at once, not waited for)
  *  - run directory base  TROUPE_RUN_DIR    path, at most 64 bytes
  *        (default $XDG_RUNTIME_DIR/troupe when that is at most 24 bytes and
  *        can be made, else /tmp/troupe-UID; environment only, as it must be
@@ -69,6 +74,8 @@ int tr_sys_hwm(void);
 int tr_sys_set_hwm(int messages);
 int tr_sys_linger_ms(void);
 int tr_sys_set_linger_ms(int ms);
+int tr_sys_exit_wait_ms(void);
+int tr_sys_set_exit_wait_ms(int ms);
 
 /* tr_log prints one line to stderr when level is enabled:
  *   2026-11-21T10:00:00.123Z W TR-CHILD-EXIT worker-1[4242] exited with 3
