@@ -161,7 +161,8 @@ static int s_open(tr_pipe *p)
     p->sock = p->monitor = NULL;
     p->lockfd = -1;
     p->pid = getpid();
-    p->closed = p->peer_closed = p->multipart = false;
+    p->closed = p->peer_closed = p->multipart = p->acked = false;
+    memset(&p->stats, 0, sizeof p->stats); /* a forked copy counts afresh */
     int rc = p->bind ? s_claim(p) : TR_OK;
     if (rc != TR_OK) {
         p->pid = 0; /* a later call may try again */

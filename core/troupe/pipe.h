@@ -32,7 +32,7 @@ typedef struct tr_pipe tr_pipe;
 /* Roles for tr_pipe_open. */
 enum { TR_PIPE_BIND = 0, TR_PIPE_CONNECT = 1 };
 
-/* Counters of one end in one process. */
+/* Counters of one end in one process (a forked copy starts from zero). */
 typedef struct tr_pipe_stats {
     uint64_t sent;     /* messages sent from this end */
     uint64_t received; /* messages received at this end */
