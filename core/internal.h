@@ -32,6 +32,10 @@ void *tr__sys_socket(int type);
  * (say, from a recycled pointer) could fail with EADDRINUSE. */
 void *tr__sys_monitor(void *sock, int events);
 
+/* tr__sys_monitor_events reads, without waiting, every event waiting on a
+ * monitor PAIR made by tr__sys_monitor, and returns how many there were. */
+int tr__sys_monitor_events(void *pair);
+
 /* tr__sys_monitor_stop stops the monitor of sock and closes its PAIR (sets
  * *pair to NULL). Always do this before closing either socket: libzmq sends
  * monitor events from its I/O thread with a blocking send, so an event for

@@ -197,15 +197,8 @@ fail:;
 /* Reads the monitor: a disconnection means the other end is gone. */
 static void s_check_monitor(tr_pipe *p)
 {
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    while (zmq_msg_recv(&m, p->monitor, ZMQ_DONTWAIT) >= 0) {
-        if (!zmq_msg_more(&m))
-            p->peer_closed = true;
-        zmq_msg_close(&m);
-        zmq_msg_init(&m);
-    }
-    zmq_msg_close(&m);
+    if (tr__sys_monitor_events(p->monitor) > 0)
+        p->peer_closed = true;
 }
 
 int tr_pipe_sendv(tr_pipe *p, const struct iovec *frames, int n, int timeout_ms)

@@ -447,22 +447,12 @@ static int s_try_get(tr_queue *q, tr__consumer *c, tr__msg *m)
  * (new, or the same one again) has to hear our HELLO. */
 static void s_monitor(tr_queue *q, tr__consumer *c, int i)
 {
-    for (;;) {
-        zmq_msg_t ev, ep;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, c->monitors[i], ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
-        }
-        zmq_msg_init(&ep);
-        if (zmq_msg_more(&ev))
-            zmq_msg_recv(&ep, c->monitors[i], ZMQ_DONTWAIT);
-        zmq_msg_close(&ev);
-        zmq_msg_close(&ep);
-        /* Credit given to a previous connection died with it. */
-        c->taken[i] = 0;
-        s_send_ctl(c->dealers[i], TR__F_HELLO, (uint32_t)q->window);
-    }
+    if (tr__sys_monitor_events(c->monitors[i]) == 0)
+        return;
+    /* Credit given to a previous connection died with it; one HELLO reaches
+     * the connection there is now, however many came and went. */
+    c->taken[i] = 0;
+    s_send_ctl(c->dealers[i], TR__F_HELLO, (uint32_t)q->window);
 }
 
 /* What a consumer does whenever it has nothing to hand out: say HELLO on

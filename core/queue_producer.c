@@ -425,15 +425,8 @@ static void s_probe(tr_queue *q, tr__producer *p)
 /* Reads the router's monitor: a disconnection starts probe rounds. */
 static void s_disconnections(tr__producer *p)
 {
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    while (zmq_msg_recv(&m, p->monitor, ZMQ_DONTWAIT) >= 0) {
-        if (!zmq_msg_more(&m))
-            p->probes_left = TR_PROBES;
-        zmq_msg_close(&m);
-        zmq_msg_init(&m);
-    }
-    zmq_msg_close(&m);
+    if (tr__sys_monitor_events(p->monitor) > 0)
+        p->probes_left = TR_PROBES;
 }
 
 /* ---- the feeder -------------------------------------------------------------- */

@@ -565,6 +565,19 @@ void *tr__sys_monitor(void *sock, int events)
     return pair;
 }
 
+int tr__sys_monitor_events(void *pair)
+{
+    int n = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    /* An event is two frames: the event and value, then the endpoint. */
+    while (zmq_msg_recv(&m, pair, ZMQ_DONTWAIT) >= 0)
+        if (!zmq_msg_more(&m))
+            n++;
+    zmq_msg_close(&m);
+    return n;
+}
+
 void tr__sys_monitor_stop(void *sock, void **pair)
 {
     if (sock != NULL && pair != NULL && *pair != NULL)
