@@ -74,6 +74,12 @@ _Noreturn void tr__sys_exit_signal(int sig);
 enum { TR__EXIT_DELIVER = 0, TR__EXIT_CHILDREN = 1 };
 void tr__sys_add_exit_hook(int phase, void (*hook)(void));
 
+/* This process's pid, cached: every put and get checks it (a handle may
+ * have been inherited through fork), and getpid(2) is a system call. A
+ * pthread_atfork child handler resets the cache, so it is right after any
+ * fork made through the C library. */
+pid_t tr__pid(void);
+
 /* Monotonic clock in milliseconds and microseconds. */
 long long tr__now_ms(void);
 long long tr__now_us(void);

@@ -53,7 +53,7 @@ static unsigned s_counter;
 static void s_exit_hook(void)
 {
     for (tr_pipe *p = s_pipes; p != NULL; p = p->next)
-        if (p->sock != NULL && p->pid == getpid() && !p->closed)
+        if (p->sock != NULL && p->pid == tr__pid() && !p->closed)
             tr_pipe_close(p, tr_sys_exit_wait_ms());
 }
 
@@ -84,7 +84,7 @@ int tr_pipe_new(tr_pipe **a, tr_pipe **b, bool duplex)
         return TR_ESYSTEM;
     /* A name that starts with '.' can never be an actor's or a queue's. */
     char address[160];
-    snprintf(address, sizeof address, "ipc://%s/.pipe-%d-%u", dir, (int)getpid(), s_counter++);
+    snprintf(address, sizeof address, "ipc://%s/.pipe-%d-%u", dir, (int)tr__pid(), s_counter++);
     *a = s_end(address, true, duplex, true);
     *b = s_end(address, false, true, duplex);
     if (*a == NULL || *b == NULL) {
@@ -155,12 +155,12 @@ static int s_claim(tr_pipe *p)
 /* Makes this end's socket in this process on first use. */
 static int s_open(tr_pipe *p)
 {
-    if (p->pid == getpid())
+    if (p->pid == tr__pid())
         return p->sock != NULL ? TR_OK : p->closed ? TR_ECLOSED : TR_ESYSTEM;
     /* A socket inherited through fork is the parent's: forget it. */
     p->sock = p->monitor = NULL;
     p->lockfd = -1;
-    p->pid = getpid();
+    p->pid = tr__pid();
     p->closed = p->peer_closed = p->multipart = p->acked = false;
     memset(&p->stats, 0, sizeof p->stats); /* a forked copy counts afresh */
     int rc = p->bind ? s_claim(p) : TR_OK;
@@ -331,7 +331,7 @@ int tr_pipe_close(tr_pipe *p, int timeout_ms)
 {
     if (p == NULL)
         return TR_EINVAL;
-    if (p->sock == NULL || p->pid != getpid() || p->closed) {
+    if (p->sock == NULL || p->pid != tr__pid() || p->closed) {
         p->closed = true;
         return TR_OK;
     }
@@ -385,7 +385,7 @@ void tr_pipe_destroy(tr_pipe **endp)
         return;
     tr_pipe *p = *endp;
     *endp = NULL;
-    if (p->pid == getpid())
+    if (p->pid == tr__pid())
         tr_pipe_close(p, tr_sys_exit_wait_ms());
     if (p->prev != NULL)
         p->prev->next = p->next;

@@ -51,7 +51,7 @@ static void s_consumer_free(tr__consumer *c);
 
 void tr__queue_exit_hook(void)
 {
-    pid_t me = getpid();
+    pid_t me = tr__pid();
     for (tr_queue *q = s_queues; q != NULL; q = q->next) {
         if (q->prod == NULL || q->prod->pid != me)
             continue;
@@ -153,7 +153,7 @@ static int s_make(tr_queue **out, const char *name, const tr_queue_opts *opts, b
     if (rc == TR_OK && q->ipc) {
         if (create) {
             if (mkdir(q->dir, 0700) == 0)
-                q->creator = getpid();
+                q->creator = tr__pid();
             else
                 rc = errno == EEXIST ? TR_EEXIST : TR_ESYSTEM;
         } else {
@@ -212,7 +212,7 @@ void tr_queue_destroy(tr_queue **qp)
         return;
     tr_queue *q = *qp;
     *qp = NULL;
-    pid_t me = getpid();
+    pid_t me = tr__pid();
     if (q->prod != NULL && q->prod->pid == me) {
         if (!q->prod->finished)
             tr__queue_producer_close(q, tr_sys_exit_wait_ms());
@@ -240,11 +240,11 @@ void tr_queue_stats_get(const tr_queue *q, tr_queue_stats *out)
         memset(out, 0, sizeof *out);
         return;
     }
-    if (q->stats_pid == getpid())
+    if (q->stats_pid == tr__pid())
         *out = q->stats;
     else
         memset(out, 0, sizeof *out); /* a forked copy's counts are the parent's */
-    if (q->prod != NULL && q->prod->pid == getpid())
+    if (q->prod != NULL && q->prod->pid == tr__pid())
         tr__queue_producer_stats(q->prod, out);
 }
 
@@ -300,9 +300,9 @@ static void s_scan_markers(tr_queue *q, tr__consumer *c)
 
 void tr__queue_stats_here(tr_queue *q)
 {
-    if (q->stats_pid != getpid()) {
+    if (q->stats_pid != tr__pid()) {
         memset(&q->stats, 0, sizeof q->stats);
-        q->stats_pid = getpid();
+        q->stats_pid = tr__pid();
     }
 }
 
@@ -312,7 +312,7 @@ static int s_consumer_start(tr_queue *q)
     tr__consumer *c = calloc(1, sizeof *c);
     if (c == NULL)
         return TR_ENOMEM;
-    c->pid = getpid();
+    c->pid = tr__pid();
     c->n = c->open = q->producers;
     c->multipart = -1;
     c->ino = -1;
@@ -507,7 +507,7 @@ int tr_queue_get(tr_queue *q, tr_msg *msg, int timeout_ms)
     if (q == NULL || msg == NULL)
         return TR_EINVAL;
     tr__msg *m = (tr__msg *)msg;
-    if (q->cons == NULL || q->cons->pid != getpid()) {
+    if (q->cons == NULL || q->cons->pid != tr__pid()) {
         int rc = s_consumer_start(q);
         if (rc != TR_OK)
             return rc;
@@ -540,7 +540,7 @@ int tr_queue_close(tr_queue *q, int timeout_ms)
 {
     if (q == NULL)
         return TR_EINVAL;
-    pid_t me = getpid();
+    pid_t me = tr__pid();
     bool producer = q->prod != NULL && q->prod->pid == me;
     bool consumer = q->cons != NULL && q->cons->pid == me;
     if (consumer && !producer) {

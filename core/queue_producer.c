@@ -124,7 +124,7 @@ int tr__queue_producer_start(tr_queue *q)
     tr__producer *p = calloc(1, sizeof *p);
     if (p == NULL)
         return TR_ENOMEM;
-    p->pid = getpid();
+    p->pid = tr__pid();
     p->lockfd = -1;
     p->wakefd = -1;
     pthread_mutex_init(&p->mu, NULL);
@@ -553,7 +553,7 @@ static int s_feeder_start(tr_queue *q, tr__producer *p)
 /* Stops the feeder; called without mu held. */
 static void s_feeder_stop(tr__producer *p)
 {
-    if (!p->feeder_running || p->pid != getpid())
+    if (!p->feeder_running || p->pid != tr__pid())
         return;
     pthread_mutex_lock(&p->mu);
     p->stop = true;
@@ -648,7 +648,7 @@ int tr_queue_putv(tr_queue *q, const struct iovec *frames, int n, int timeout_ms
     }
     if (total > tr_sys_max_msg_size())
         return TR_ETOOBIG;
-    if (q->prod == NULL || q->prod->pid != getpid()) {
+    if (q->prod == NULL || q->prod->pid != tr__pid()) {
         int rc = tr__queue_producer_start(q);
         if (rc != TR_OK)
             return rc;
@@ -735,7 +735,7 @@ int tr_queue_size(tr_queue *q, size_t *n)
     if (q == NULL || n == NULL)
         return TR_EINVAL;
     tr__producer *p = q->prod;
-    if (p == NULL || p->pid != getpid())
+    if (p == NULL || p->pid != tr__pid())
         return TR_ESTATE;
     pthread_mutex_lock(&p->mu);
     int rc = p->finished ? TR_OK : s_pump(q, p);

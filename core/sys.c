@@ -122,6 +122,30 @@ static void s_settings(void)
     pthread_once(&s_settings_once, s_settings_load);
 }
 
+/* ---- pid ----------------------------------------------------------------- */
+
+static pid_t s_pid;
+static pthread_once_t s_pid_once = PTHREAD_ONCE_INIT;
+
+static void s_pid_forked(void)
+{
+    s_pid = 0;
+}
+
+static void s_pid_init(void)
+{
+    pthread_atfork(NULL, NULL, s_pid_forked);
+}
+
+pid_t tr__pid(void)
+{
+    if (s_pid == 0) {
+        pthread_once(&s_pid_once, s_pid_init);
+        s_pid = getpid();
+    }
+    return s_pid;
+}
+
 /* ---- time ---------------------------------------------------------------- */
 
 long long tr__now_us(void)
