@@ -37,7 +37,7 @@ struct tr_pipe {
     void *sock;
     void *monitor;
     int lockfd;
-    bool closed;      /* this end closed */
+    pid_t closed_by;  /* the process that closed this end (0: open) */
     bool peer_closed; /* the other end said CLOSE, or vanished */
     bool multipart;   /* in the middle of a received multi-part message */
     bool acked;       /* the other end confirmed our close */
@@ -53,7 +53,7 @@ static unsigned s_counter;
 static void s_exit_hook(void)
 {
     for (tr_pipe *p = s_pipes; p != NULL; p = p->next)
-        if (p->sock != NULL && p->pid == tr__pid() && !p->closed)
+        if (p->sock != NULL && p->pid == tr__pid() && p->closed_by != tr__pid())
             tr_pipe_close(p, tr_sys_exit_wait_ms());
 }
 
@@ -155,13 +155,15 @@ static int s_claim(tr_pipe *p)
 /* Makes this end's socket in this process on first use. */
 static int s_open(tr_pipe *p)
 {
+    if (p->closed_by == tr__pid())
+        return TR_ECLOSED;
     if (p->pid == tr__pid())
-        return p->sock != NULL ? TR_OK : p->closed ? TR_ECLOSED : TR_ESYSTEM;
+        return p->sock != NULL ? TR_OK : TR_ESYSTEM;
     /* A socket inherited through fork is the parent's: forget it. */
     p->sock = p->monitor = NULL;
     p->lockfd = -1;
     p->pid = tr__pid();
-    p->closed = p->peer_closed = p->multipart = p->acked = false;
+    p->peer_closed = p->multipart = p->acked = false;
     memset(&p->stats, 0, sizeof p->stats); /* a forked copy counts afresh */
     int rc = p->bind ? s_claim(p) : TR_OK;
     if (rc != TR_OK) {
@@ -201,6 +203,56 @@ static void s_check_monitor(tr_pipe *p)
         p->peer_closed = true;
 }
 
+static int s_try_recv(tr_pipe *p, tr__msg *m);
+
+/* What a sending end learns without receiving data: the other end's death
+ * (the monitor) and, on a send-only end, where nothing else can arrive, its
+ * close (read from the socket). */
+static void s_watch_peer(tr_pipe *p)
+{
+    s_check_monitor(p);
+    if (p->can_recv)
+        return;
+    tr__msg m = {.skip = 0};
+    zmq_msg_init(&m.zmsg);
+    while (!p->peer_closed && s_try_recv(p, &m) == TR_OK) {
+        zmq_msg_close(&m.zmsg); /* data on a send-only end: counted, dropped */
+        zmq_msg_init(&m.zmsg);
+        p->stats.rejected++;
+    }
+    zmq_msg_close(&m.zmsg);
+}
+
+/* Sends the first frame, waiting up to timeout_ms for room while watching
+ * the other end. */
+static int s_send_first(tr_pipe *p, zmq_msg_t *first, int flags, int timeout_ms)
+{
+    long long deadline = -2;
+    for (;;) {
+        if (p->peer_closed)
+            return TR_ECLOSED;
+        if (zmq_msg_send(first, p->sock, flags | ZMQ_DONTWAIT) >= 0)
+            return TR_OK;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return errno == ETERM ? TR_ECLOSED : TR_ESYSTEM;
+        if (timeout_ms == 0)
+            return TR_EFULL;
+        if (deadline == -2)
+            deadline = tr__deadline_ms(timeout_ms);
+        int left = tr__remaining_ms(deadline);
+        if (left == 0)
+            return TR_EFULL;
+        zmq_pollitem_t items[2] = {
+            {.socket = p->sock, .events = (short)(ZMQ_POLLOUT | (p->can_recv ? 0 : ZMQ_POLLIN))},
+            {.socket = p->monitor, .events = ZMQ_POLLIN}};
+        if (zmq_poll(items, 2, left) < 0 && errno != EINTR)
+            return TR_ESYSTEM;
+        s_watch_peer(p);
+    }
+}
+
 int tr_pipe_sendv(tr_pipe *p, const struct iovec *frames, int n, int timeout_ms)
 {
     if (p == NULL || frames == NULL || n < 1)
@@ -218,16 +270,18 @@ int tr_pipe_sendv(tr_pipe *p, const struct iovec *frames, int n, int timeout_ms)
     int rc = s_open(p);
     if (rc != TR_OK)
         return rc;
-    if (p->closed || p->peer_closed)
+    if (!p->can_recv)
+        s_watch_peer(p); /* a send-only end learns of a close or death here */
+    if (p->peer_closed)
         return TR_ECLOSED;
-    tr__msg first = {.skip = 0};
-    if ((rc = tr__frame_init(&first.zmsg, TR__F_DATA, frames[0].iov_base, frames[0].iov_len)) !=
+    zmq_msg_t first;
+    if ((rc = tr__frame_init(&first, TR__F_DATA, frames[0].iov_base, frames[0].iov_len)) !=
         TR_OK)
         return rc;
     /* ZeroMQ takes a multi-part message whole or not at all once the first
      * frame is in, so only the first frame waits. */
-    rc = tr__sock_send_msg(p->sock, (tr_msg *)&first, n > 1 ? ZMQ_SNDMORE : 0, timeout_ms);
-    zmq_msg_close(&first.zmsg);
+    rc = s_send_first(p, &first, n > 1 ? ZMQ_SNDMORE : 0, timeout_ms);
+    zmq_msg_close(&first);
     for (int k = 1; rc == TR_OK && k < n; k++)
         rc = tr__sock_send(p->sock, frames[k].iov_base, frames[k].iov_len,
                            k + 1 < n ? ZMQ_SNDMORE : 0, TR_FOREVER);
@@ -305,8 +359,6 @@ int tr_pipe_recv(tr_pipe *p, tr_msg *msg, int timeout_ms)
     int rc = s_open(p);
     if (rc != TR_OK)
         return rc;
-    if (p->closed)
-        return TR_ECLOSED;
     long long deadline = -2;
     for (;;) {
         rc = s_try_recv(p, m);
@@ -331,43 +383,46 @@ int tr_pipe_close(tr_pipe *p, int timeout_ms)
 {
     if (p == NULL)
         return TR_EINVAL;
-    if (p->sock == NULL || p->pid != tr__pid() || p->closed) {
-        p->closed = true;
+    pid_t me = tr__pid();
+    bool open_here = p->sock != NULL && p->pid == me && p->closed_by != me;
+    p->closed_by = me;
+    if (!open_here)
         return TR_OK;
-    }
-    p->closed = true;
     int rc = TR_OK;
     long long deadline = tr__deadline_ms(timeout_ms);
-    unsigned char eos = TR__F_EOS;
-    if (!p->peer_closed &&
-        (rc = tr__sock_send(p->sock, &eos, 1, 0, tr__remaining_ms(deadline))) == TR_EFULL)
-        rc = TR_ETIMEDOUT; /* a binding end whose peer never came */
-    /* Wait for the ACK; what the other end still sends is dropped. */
-    while (rc == TR_OK && !p->acked && !p->peer_closed) {
+    if (!p->peer_closed) {
+        unsigned char eos = TR__F_EOS;
+        rc = tr__sock_send(p->sock, &eos, 1, 0, p->can_send ? tr__remaining_ms(deadline) : 0);
+        if (rc == TR_EFULL)
+            rc = p->can_send ? TR_ETIMEDOUT : TR_OK; /* a peer that never came */
+        else if (rc == TR_ECLOSED)
+            rc = TR_OK;
+    }
+    /* A receive-only end sent nothing that needs confirming. Otherwise wait
+     * for the ACK; what the other end still sends is dropped. */
+    while (rc == TR_OK && p->can_send && !p->acked && !p->peer_closed) {
         tr__msg m = {.skip = 0};
         zmq_msg_init(&m.zmsg);
         int r = s_try_recv(p, &m);
         zmq_msg_close(&m.zmsg);
-        while (r == TR_OK && p->multipart) {
-            zmq_msg_init(&m.zmsg);
-            r = s_try_recv(p, &m);
-            zmq_msg_close(&m.zmsg);
-        }
         if (r == TR_OK || p->acked || p->peer_closed)
             continue;
-        if (r != TR_EEMPTY)
+        if (r != TR_EEMPTY) {
+            rc = TR_ESYSTEM;
             break;
-        zmq_pollitem_t items[2] = {{.socket = p->sock, .events = ZMQ_POLLIN},
-                                   {.socket = p->monitor, .events = ZMQ_POLLIN}};
+        }
         int left = tr__remaining_ms(deadline);
         if (left == 0) {
             rc = TR_ETIMEDOUT;
             break;
         }
-        if (zmq_poll(items, 2, left) < 0 && errno != EINTR)
+        zmq_pollitem_t items[2] = {{.socket = p->sock, .events = ZMQ_POLLIN},
+                                   {.socket = p->monitor, .events = ZMQ_POLLIN}};
+        if (zmq_poll(items, 2, left) < 0 && errno != EINTR) {
+            rc = TR_ESYSTEM;
             break;
-        if (items[1].revents & ZMQ_POLLIN)
-            s_check_monitor(p);
+        }
+        s_check_monitor(p);
     }
     if (rc == TR_ETIMEDOUT)
         tr_log(TR_LOG_WARN, "TR-PIPE-CLOSE-TIMEOUT",

@@ -213,6 +213,103 @@ static void test_result_codes(void **state)
     trt_assert_no_children();
 }
 
+/* The reader closes first: it does not wait, and the writer learns it. */
+static int s_write_until_closed(void *arg)
+{
+    tr_pipe *w = arg;
+    for (int i = 0; i < 100000; i++) {
+        int rc = tr_pipe_send(w, &i, sizeof i, 100);
+        if (rc == TR_ECLOSED)
+            return 0;
+        if (rc != TR_OK && rc != TR_EFULL)
+            return 10 + rc;
+    }
+    return 1;
+}
+
+static void test_reader_closes_first(void **state)
+{
+    (void)state;
+    tr_pipe *r = NULL, *w = NULL;
+    assert_int_equal(tr_pipe_new(&r, &w, false), TR_OK);
+    tr_actor *writer = NULL;
+    assert_int_equal(tr_actor_spawn(&writer, "eager-writer", s_write_until_closed, w, NULL),
+                     TR_OK);
+    tr_msg m;
+    assert_int_equal(tr_pipe_recv(r, &m, LONG_MS), TR_OK);
+    tr_msg_close(&m);
+    assert_int_equal(tr_pipe_close(r, LONG_MS), TR_OK);
+    assert_int_equal(tr_pipe_recv(r, &m, 0), TR_ECLOSED);
+    s_join_code(&writer, 0);
+    tr_pipe_destroy(&r);
+    tr_pipe_destroy(&w);
+    trt_assert_no_children();
+}
+
+typedef struct {
+    tr_pipe *r;
+    int sync; /* write end: a line once the first message is in */
+} s_reader_args;
+
+static int s_read_one_then_hang(void *arg)
+{
+    s_reader_args *ra = arg;
+    tr_msg m;
+    if (tr_pipe_recv(ra->r, &m, LONG_MS) != TR_OK)
+        return 1;
+    tr_msg_close(&m);
+    trt_write_line(ra->sync, "got");
+    for (;;)
+        pause();
+}
+
+static void test_writer_learns_reader_died(void **state)
+{
+    (void)state;
+    tr_pipe *r = NULL, *w = NULL;
+    assert_int_equal(tr_pipe_new(&r, &w, false), TR_OK);
+    int sync[2];
+    assert_int_equal(pipe(sync), 0);
+    s_reader_args ra = {.r = r, .sync = sync[1]};
+    tr_spawn_opts o = {.keep_fds = &sync[1], .nkeep_fds = 1};
+    tr_actor *reader = NULL;
+    assert_int_equal(tr_actor_spawn(&reader, "short-reader", s_read_one_then_hang, &ra, &o),
+                     TR_OK);
+    assert_int_equal(tr_pipe_send(w, "one", 3, LONG_MS), TR_OK);
+    /* Connected for sure: the reader has the message. (A reader that dies
+     * before it ever connected cannot be told from one not started yet.) */
+    char line[16];
+    assert_true(trt_read_line(sync[0], line, sizeof line, LONG_MS) > 0);
+    assert_int_equal(tr_actor_kill(reader), TR_OK);
+    assert_int_equal(tr_actor_join(reader, LONG_MS), TR_OK);
+    /* Sends go on until the death is seen; never TR_EFULL for ever. */
+    int rc = TR_OK;
+    for (int i = 0; i < 100000 && rc != TR_ECLOSED; i++)
+        rc = tr_pipe_send(w, &i, sizeof i, 100);
+    assert_int_equal(rc, TR_ECLOSED);
+    close(sync[0]);
+    close(sync[1]);
+    tr_actor_destroy(&reader);
+    tr_pipe_destroy(&r);
+    tr_pipe_destroy(&w);
+    trt_assert_no_children();
+}
+
+static void test_closing_an_unused_end_sticks(void **state)
+{
+    (void)state;
+    tr_pipe *a = NULL, *b = NULL;
+    assert_int_equal(tr_pipe_new(&a, &b, true), TR_OK);
+    assert_int_equal(tr_pipe_close(b, 0), TR_OK);
+    assert_int_equal(tr_pipe_send(b, "x", 1, 0), TR_ECLOSED);
+    tr_msg m;
+    assert_int_equal(tr_pipe_recv(b, &m, 0), TR_ECLOSED);
+    assert_int_equal(tr_pipe_recv(NULL, &m, 0), TR_EINVAL);
+    assert_int_equal(tr_msg_size(&m), 0); /* initialised even then */
+    tr_pipe_destroy(&a);
+    tr_pipe_destroy(&b);
+}
+
 int main(void)
 {
     trt_private_run_dir();
@@ -221,6 +318,9 @@ int main(void)
         cmocka_unit_test(test_one_way_pipe_delivers_everything_then_closed),
         cmocka_unit_test(test_death_of_the_other_end_is_seen),
         cmocka_unit_test(test_result_codes),
+        cmocka_unit_test(test_reader_closes_first),
+        cmocka_unit_test(test_writer_learns_reader_died),
+        cmocka_unit_test(test_closing_an_unused_end_sticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,9 +66,11 @@ const char *tr_pipe_address(const tr_pipe *end);
 /* tr_pipe_send sends one message of size bytes (copied), waiting up to
  * timeout_ms for room, or, on the binding end, for the other end to be
  * there. Errors: TR_EFULL (not sent in time), TR_ECLOSED (this end was
- * closed, or the other end is known to have closed), TR_ETOOBIG (over
- * tr_sys_max_msg_size), TR_ESTATE (a receive-only end, or the end is
- * already in use in another process), TR_EINVAL, TR_ESYSTEM. */
+ * closed, or the other end is known to have closed or died: a send-only end
+ * checks at every send, a duplex end when a send has to wait and when it
+ * receives), TR_ETOOBIG (over tr_sys_max_msg_size), TR_ESTATE (a
+ * receive-only end, or an ipc binding end already in use in another
+ * process), TR_EINVAL, TR_ESYSTEM. */
 int tr_pipe_send(tr_pipe *end, const void *data, size_t size, int timeout_ms);
 
 /* tr_pipe_sendv sends one message of n frames (n >= 1); the receiver gets
@@ -79,19 +81,22 @@ int tr_pipe_sendv(tr_pipe *end, const struct iovec *frames, int n, int timeout_m
 /* tr_pipe_recv receives the next frame into msg (initialised here; close it
  * with tr_msg_close), waiting up to timeout_ms. Errors: TR_EEMPTY (nothing
  * in time), TR_ECLOSED (the other end closed or died and everything it sent
- * has been received; it stays so), TR_ESTATE (a send-only end, or in use in
- * another process), TR_EINVAL, TR_ESYSTEM. */
+ * has been received; it stays so, as it does after this end closed),
+ * TR_ESTATE (a send-only end, or an ipc binding end in use in another
+ * process), TR_EINVAL, TR_ESYSTEM. */
 int tr_pipe_recv(tr_pipe *end, tr_msg *msg, int timeout_ms);
 
 /* tr_pipe_close tells the other end that nothing more comes from this one
  * and waits up to timeout_ms until the other end confirms that it received
  * everything sent before (it confirms when its receive reaches the close),
- * then closes this end's socket. Messages that arrive meanwhile are dropped:
- * this end is closed. Later sends return TR_ECLOSED. An end never used in
- * this process has nothing to close. Closing twice is fine. Returns TR_OK
- * (confirmed, or the other end had already closed or died: nothing more can
- * be delivered), TR_ETIMEDOUT (not confirmed in time; the end is closed all
- * the same and what was not delivered is lost), TR_EINVAL. */
+ * then closes this end's socket. A receive-only end has sent nothing to
+ * confirm and does not wait. Messages that arrive meanwhile are dropped: this
+ * end is closed. In this process, later sends and receives on the end return
+ * TR_ECLOSED, even if it was never used here. Closing twice is fine. Returns
+ * TR_OK (confirmed, or the other end had already closed or died: nothing
+ * more can be delivered), TR_ETIMEDOUT (not confirmed in time; the end is
+ * closed all the same and what was not delivered is lost), TR_EINVAL,
+ * TR_ESYSTEM (the socket failed while waiting). */
 int tr_pipe_close(tr_pipe *end, int timeout_ms);
 
 /* tr_pipe_stats_get copies this end's counters. */
