@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <zmq.h>
 
 /* What a tr_msg holds: the frame, and how many bytes of troupe's own header
@@ -143,6 +144,11 @@ enum {
     TR__F_ACK = 0x15,    /* consumer -> producer: EOS received, all got */
     TR__F_PING = 0x16,   /* producer -> consumer: liveness probe, ignored */
 };
+
+/* Checks the frames of a message about to be sent: n >= 1, no NULL base
+ * with a length, and the sum within tr_sys_max_msg_size. TR_OK, TR_EINVAL
+ * or TR_ETOOBIG: the one rule queues and pipes share. */
+int tr__frames_check(const struct iovec *frames, int n);
 
 /* Builds a frame of 1 + size bytes: kind, then data. */
 int tr__frame_init(zmq_msg_t *m, int kind, const void *data, size_t size);

@@ -259,15 +259,10 @@ int tr_pipe_sendv(tr_pipe *p, const struct iovec *frames, int n, int timeout_ms)
         return TR_EINVAL;
     if (!p->can_send)
         return TR_ESTATE;
-    size_t total = 0;
-    for (int k = 0; k < n; k++) {
-        if (frames[k].iov_base == NULL && frames[k].iov_len > 0)
-            return TR_EINVAL;
-        total += frames[k].iov_len;
-    }
-    if (total > tr_sys_max_msg_size())
-        return TR_ETOOBIG;
-    int rc = s_open(p);
+    int rc = tr__frames_check(frames, n);
+    if (rc != TR_OK)
+        return rc;
+    rc = s_open(p);
     if (rc != TR_OK)
         return rc;
     if (!p->can_recv)

@@ -638,24 +638,17 @@ static int s_put_locked(tr_queue *q, tr__producer *p, tr__entry *e, int timeout_
 
 int tr_queue_putv(tr_queue *q, const struct iovec *frames, int n, int timeout_ms)
 {
-    if (q == NULL || frames == NULL || n < 1)
+    if (q == NULL)
         return TR_EINVAL;
-    size_t total = 0;
-    for (int k = 0; k < n; k++) {
-        if (frames[k].iov_base == NULL && frames[k].iov_len > 0)
-            return TR_EINVAL;
-        total += frames[k].iov_len;
-    }
-    if (total > tr_sys_max_msg_size())
-        return TR_ETOOBIG;
-    if (q->prod == NULL || q->prod->pid != tr__pid()) {
-        int rc = tr__queue_producer_start(q);
-        if (rc != TR_OK)
-            return rc;
-    }
+    int rc = tr__frames_check(frames, n);
+    if (rc != TR_OK)
+        return rc;
+    if ((q->prod == NULL || q->prod->pid != tr__pid()) &&
+        (rc = tr__queue_producer_start(q)) != TR_OK)
+        return rc;
     tr__producer *p = q->prod;
     tr__entry e;
-    int rc = s_entry_init(&e, frames, n);
+    rc = s_entry_init(&e, frames, n);
     if (rc != TR_OK)
         return rc;
     pthread_mutex_lock(&p->mu);

@@ -113,6 +113,19 @@ int tr__sock_recv(void *sock, struct tr_msg *msg, int timeout_ms)
     }
 }
 
+int tr__frames_check(const struct iovec *frames, int n)
+{
+    if (frames == NULL || n < 1)
+        return TR_EINVAL;
+    size_t total = 0;
+    for (int k = 0; k < n; k++) {
+        if (frames[k].iov_base == NULL && frames[k].iov_len > 0)
+            return TR_EINVAL;
+        total += frames[k].iov_len;
+    }
+    return total > tr_sys_max_msg_size() ? TR_ETOOBIG : TR_OK;
+}
+
 int tr__frame_init(zmq_msg_t *m, int kind, const void *data, size_t size)
 {
     if (zmq_msg_init_size(m, size + 1) != 0)
