@@ -28,29 +28,11 @@ while getopts "r:n:k:h" opt; do
 done
 
 cd "$(dirname "$0")/.."
-python=/usr/bin/python3
-./bazelw build -c opt //bench:pipe_bench >&2
-tmp=$(mktemp -d /tmp/run_pipe.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-cp bazel-bin/bench/pipe_bench "$tmp/pipe_bench"
-echo "# $(nproc) CPUs, kernel $(uname -r), $($python --version 2>&1)" >&2
-
-tag() {
-    local round=$1 pin=$2
-    shift 2
-    "$@" | grep '"variant"' | sed "s/^{/{\"round\":$round,\"pin\":\"$pin\",/" |
-        tee -a "$tmp/raw.jsonl" >&2
-}
-c_free() { tag "$1" none "$tmp/pipe_bench" --rounds "$n" --reps "$reps"; }
-py_free() { tag "$1" none "$python" bench/pipe_bench.py --rounds "$n" --reps "$reps"; }
-c_pin() { tag "$1" cpu0 taskset -c 0 "$tmp/pipe_bench" --rounds "$n" --reps "$reps"; }
-py_pin() { tag "$1" cpu0 taskset -c 0 "$python" bench/pipe_bench.py --rounds "$n" --reps "$reps"; }
-steps=(c_free py_free c_pin py_pin)
-for ((r = 0; r < rounds; r++)); do
-    for ((k = 0; k < ${#steps[@]}; k++)); do
-        "${steps[(r + k) % ${#steps[@]}]}" "$r"
-    done
-done
+. bench/lib.sh
+bench_setup pipe_bench
+c_args=(--rounds "$n" --reps "$reps")
+py_args=(--rounds "$n" --reps "$reps")
+bench_rounds "$rounds"
 
 "$python" - "$tmp/raw.jsonl" <<'PY'
 import collections, json, statistics, sys

@@ -33,37 +33,12 @@ while getopts "r:m:k:h" opt; do
 done
 
 cd "$(dirname "$0")/.."
-python=/usr/bin/python3
-command -v taskset >/dev/null || { echo "run_queue.sh: taskset (util-linux) is missing" >&2; exit 1; }
-
-./bazelw build -c opt //bench:queue_bench >&2
-tmp=$(mktemp -d /tmp/run_queue.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-cp bazel-bin/bench/queue_bench "$tmp/queue_bench"
-
-echo "# $(nproc) CPUs, kernel $(uname -r), $($python --version 2>&1)" >&2
+. bench/lib.sh
+bench_setup queue_bench
 echo "# $messages messages per run, $inner inner rounds, $rounds rounds" >&2
-echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- core bench 2>/dev/null || echo ' (core/ or bench/ modified)')" >&2
-
-# tag ROUND PIN CMD...: runs CMD and tags each JSON line it prints.
-tag() {
-    local round=$1 pin=$2
-    shift 2
-    "$@" | sed "s/^{/{\"round\":$round,\"pin\":\"$pin\",/" | tee -a "$tmp/raw.jsonl" >&2
-}
-
-args=(--messages "$messages" --rounds "$inner")
-c_free() { tag "$1" none "$tmp/queue_bench" --json "${args[@]}"; }
-py_free() { tag "$1" none "$python" bench/queue_bench.py "${args[@]}"; }
-c_pin() { tag "$1" cpu0 taskset -c 0 "$tmp/queue_bench" --json "${args[@]}"; }
-py_pin() { tag "$1" cpu0 taskset -c 0 "$python" bench/queue_bench.py "${args[@]}"; }
-steps=(c_free py_free c_pin py_pin)
-
-for ((r = 0; r < rounds; r++)); do
-    for ((k = 0; k < ${#steps[@]}; k++)); do
-        "${steps[(r + k) % ${#steps[@]}]}" "$r"
-    done
-done
+c_args=(--json --messages "$messages" --rounds "$inner")
+py_args=(--messages "$messages" --rounds "$inner")
+bench_rounds "$rounds"
 
 "$python" - "$tmp/raw.jsonl" <<'EOF'
 import collections, json, statistics, sys

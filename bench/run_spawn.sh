@@ -32,35 +32,12 @@ while getopts "r:n:k:h" opt; do
 done
 
 cd "$(dirname "$0")/.."
-python=/usr/bin/python3
-command -v taskset >/dev/null || { echo "run_spawn.sh: taskset (util-linux) is missing" >&2; exit 1; }
-
-./bazelw build -c opt //bench:spawn_bench >&2
-tmp=$(mktemp -d /tmp/run_spawn.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-cp bazel-bin/bench/spawn_bench "$tmp/spawn_bench"
-
-echo "# $(nproc) CPUs, kernel $(uname -r), $($python --version 2>&1)" >&2
+. bench/lib.sh
+bench_setup spawn_bench
 echo "# n=$n per variant, $inner inner rounds, $rounds rounds" >&2
-
-# tag ROUND PIN CMD...: runs CMD and tags each JSON line it prints.
-tag() {
-    local round=$1 pin=$2
-    shift 2
-    "$@" | sed "s/^{/{\"round\":$round,\"pin\":\"$pin\",/" | tee -a "$tmp/raw.jsonl" >&2
-}
-
-c_free() { tag "$1" none "$tmp/spawn_bench" --json --n "$n" --rounds "$inner"; }
-py_free() { tag "$1" none "$python" bench/spawn_bench.py --n "$n" --rounds "$inner"; }
-c_pin() { tag "$1" cpu0 taskset -c 0 "$tmp/spawn_bench" --json --n "$n" --rounds "$inner"; }
-py_pin() { tag "$1" cpu0 taskset -c 0 "$python" bench/spawn_bench.py --n "$n" --rounds "$inner"; }
-steps=(c_free py_free c_pin py_pin)
-
-for ((r = 0; r < rounds; r++)); do
-    for ((k = 0; k < ${#steps[@]}; k++)); do
-        "${steps[(r + k) % ${#steps[@]}]}" "$r"
-    done
-done
+c_args=(--json --n "$n" --rounds "$inner")
+py_args=(--n "$n" --rounds "$inner")
+bench_rounds "$rounds"
 
 "$python" - "$tmp/raw.jsonl" <<'EOF'
 import collections, json, statistics, sys
