@@ -19,11 +19,12 @@
  *
  * Variants:
  *   troupe         tr_queue_new in the parent with default options (capacity
- *                  1000, window 256); the producer and the consumers are
+ *                  4000, window 1000); the producer and the consumers are
  *                  actors (tr_actor_spawn). The producer does tr_queue_put
  *                  per message, then tr_queue_close; consumers do
  *                  tr_queue_get until TR_ECLOSED.
- *   troupe_w1000   the same with capacity 4000 and window 1000.
+ *   troupe_w256    the same with capacity 1000 and window 256 (smaller
+ *                  windows make smaller batches).
  *   zmq_pushpull   plain libzmq, each process forked with its own context:
  *                  the producer binds a PUSH on ipc://, consumers connect a
  *                  PULL; default high-water marks; an empty message is the
@@ -58,11 +59,11 @@
 
 #include <troupe/troupe.h>
 
-enum { V_TROUPE, V_TROUPE_W1000, V_ZMQ, V_COUNT };
+enum { V_TROUPE, V_TROUPE_W256, V_ZMQ, V_COUNT };
 
 static const char *const s_variant_names[V_COUNT] = {
     [V_TROUPE] = "troupe",
-    [V_TROUPE_W1000] = "troupe_w1000",
+    [V_TROUPE_W256] = "troupe_w256",
     [V_ZMQ] = "zmq_pushpull",
 };
 
@@ -273,8 +274,8 @@ static int s_run_troupe(bench_run *r)
 {
     char name[48];
     snprintf(name, sizeof name, "qbench-%d-%lu", (int)getpid(), s_seq++);
-    tr_queue_opts big = {.capacity = 4000, .window = 1000};
-    int rc = tr_queue_new(&r->q, name, r->variant == V_TROUPE_W1000 ? &big : NULL);
+    tr_queue_opts small = {.capacity = 1000, .window = 256};
+    int rc = tr_queue_new(&r->q, name, r->variant == V_TROUPE_W256 ? &small : NULL);
     if (rc != TR_OK) {
         fprintf(stderr, "queue_bench: tr_queue_new: %s\n", tr_strerror(rc));
         return -1;
@@ -579,7 +580,7 @@ static void s_usage(FILE *f)
                "  --consumers N   consumers, 1 to %d (default: 1, then 4)\n"
                "  --rounds R      runs of each variant, interleaved (default 3)\n"
                "  --size S        bytes per message, at least 8 (default 64)\n"
-               "  --variant NAME  troupe, troupe_w1000 or zmq_pushpull; repeatable\n"
+               "  --variant NAME  troupe, troupe_w256 or zmq_pushpull; repeatable\n"
                "                  (default: all)\n"
                "  --json          one JSON line per variant and topology (default)\n"
                "  --table         a human-readable table instead\n",

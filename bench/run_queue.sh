@@ -48,13 +48,13 @@ by = collections.defaultdict(dict)  # (pin, variant, consumers) -> {round: msgs/
 for row in rows:
     by[(row["pin"], row["variant"], row["consumers"])][row["round"]] = row["msgs_per_s"]
 
-variants = ["troupe", "troupe_w1000", "zmq_pushpull", "python_queue"]
+variants = ["troupe", "troupe_w256", "zmq_pushpull", "python_queue"]
 topos = sorted({row["consumers"] for row in rows})
 # (numerator, denominator, target or None)
 ratios = [("troupe", "zmq_pushpull", 0.9),
-          ("troupe_w1000", "zmq_pushpull", 0.9),
+          ("troupe_w256", "zmq_pushpull", 0.9),
           ("troupe", "python_queue", 10.0),
-          ("troupe_w1000", "python_queue", 10.0),
+          ("troupe_w256", "python_queue", 10.0),
           ("zmq_pushpull", "python_queue", None)]
 
 m = rows[0]["messages"]

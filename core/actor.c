@@ -578,13 +578,12 @@ int tr_actor_signal(tr_actor *a, int sig)
 int tr_actor_terminate(tr_actor *a) { return tr_actor_signal(a, SIGTERM); }
 int tr_actor_kill(tr_actor *a) { return tr_actor_signal(a, SIGKILL); }
 
-int tr_actor_send(tr_actor *a, const void *data, size_t size, int timeout_ms)
+/* Connects this process's outbox to a's mailbox if it has none yet. */
+static int s_outbox(tr_actor *a)
 {
-    if (a == NULL || (data == NULL && size > 0))
-        return TR_EINVAL;
     if (a->flags & TR_SPAWN_NO_MAILBOX)
         return TR_ESTATE;
-    pid_t me = getpid();
+    pid_t me = tr__pid();
     if (a->outbox == NULL || a->outbox_pid != me) {
         /* Connecting is asynchronous and the pipe exists at once, so what we
          * send now waits in it until the connection is up: nothing is lost
@@ -602,7 +601,36 @@ int tr_actor_send(tr_actor *a, const void *data, size_t size, int timeout_ms)
         }
         a->outbox_pid = me;
     }
+    return TR_OK;
+}
+
+int tr_actor_send(tr_actor *a, const void *data, size_t size, int timeout_ms)
+{
+    if (a == NULL || (data == NULL && size > 0))
+        return TR_EINVAL;
+    int rc = s_outbox(a);
+    if (rc != TR_OK)
+        return rc;
     return tr__sock_send(a->outbox, data, size, 0, timeout_ms);
+}
+
+int tr_actor_sendv(tr_actor *a, const struct iovec *frames, int n, int timeout_ms)
+{
+    if (a == NULL)
+        return TR_EINVAL;
+    int rc = tr__frames_check(frames, n);
+    if (rc == TR_OK)
+        rc = s_outbox(a);
+    if (rc != TR_OK)
+        return rc;
+    /* ZeroMQ takes the rest of a multi-part message once it took the first
+     * frame: only that one can wait. */
+    rc = tr__sock_send(a->outbox, frames[0].iov_base, frames[0].iov_len,
+                       n > 1 ? ZMQ_SNDMORE : 0, timeout_ms);
+    for (int k = 1; k < n && rc == TR_OK; k++)
+        rc = tr__sock_send(a->outbox, frames[k].iov_base, frames[k].iov_len,
+                           k + 1 < n ? ZMQ_SNDMORE : 0, TR_FOREVER);
+    return rc;
 }
 
 /* ---- inside an actor ------------------------------------------------------- */

@@ -21,6 +21,10 @@ static const struct {
     [TR_ESTATE] = {"TR_ESTATE", "operation not valid in this state"},
     [TR_ESPAWN] = {"TR_ESPAWN", "the actor failed to start"},
     [TR_ESYSTEM] = {"TR_ESYSTEM", "system call failed (see errno)"},
+    [TR_EFRAMES] = {"TR_EFRAMES", "typed message with the wrong number of frames"},
+    [TR_EVERSION] = {"TR_EVERSION", "typed message with an invalid envelope or unknown version"},
+    [TR_ETYPE] = {"TR_ETYPE", "typed message of an unknown type"},
+    [TR_EDECODE] = {"TR_EDECODE", "typed message with a truncated or corrupt payload"},
 };
 
 const char *tr_strerror(int code)

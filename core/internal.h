@@ -9,11 +9,16 @@
 #include <sys/uio.h>
 #include <zmq.h>
 
-/* What a tr_msg holds: the frame, and how many bytes of troupe's own header
- * precede the user's bytes in it (tr_msg_data skips them). */
+/* What a tr_msg holds: the frame, how many bytes of troupe's own header
+ * precede the user's bytes in it (tr_msg_data skips them), and how many
+ * follow them (a frame taken out of a BATCH frame shares that frame, by
+ * reference, with its neighbours), and whether more frames of the same
+ * message follow (for such a frame; otherwise ZeroMQ's flag says). */
 typedef struct tr__msg {
     zmq_msg_t zmsg;
     unsigned skip;
+    unsigned cut : 31;
+    unsigned more : 1;
 } tr__msg;
 
 /* The ZeroMQ context of this process, created on first use. After a fork the
@@ -143,6 +148,8 @@ enum {
     TR__F_CREDIT = 0x14, /* consumer -> producer: u32 messages taken */
     TR__F_ACK = 0x15,    /* consumer -> producer: EOS received, all got */
     TR__F_PING = 0x16,   /* producer -> consumer: liveness probe, ignored */
+    TR__F_BATCH = 0x17,  /* producer -> consumer: several DATA messages, their
+                            frames as (u32 size | more << 31, bytes) items */
 };
 
 /* Checks the frames of a message about to be sent: n >= 1, no NULL base

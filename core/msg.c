@@ -17,6 +17,8 @@ void tr_msg_init(tr_msg *msg)
     tr__msg *m = (tr__msg *)msg;
     zmq_msg_init(&m->zmsg);
     m->skip = 0;
+    m->cut = 0;
+    m->more = 0;
 }
 
 void *tr_msg_data(tr_msg *msg)
@@ -29,13 +31,13 @@ size_t tr_msg_size(const tr_msg *msg)
 {
     /* zmq_msg_size takes a non-const pointer but does not write. */
     tr__msg *m = (tr__msg *)(uintptr_t)msg;
-    return zmq_msg_size(&m->zmsg) - m->skip;
+    return zmq_msg_size(&m->zmsg) - m->skip - m->cut;
 }
 
 bool tr_msg_more(const tr_msg *msg)
 {
     tr__msg *m = (tr__msg *)(uintptr_t)msg;
-    return zmq_msg_more(&m->zmsg) != 0;
+    return m->more || zmq_msg_more(&m->zmsg) != 0;
 }
 
 void tr_msg_close(tr_msg *msg)
@@ -46,4 +48,6 @@ void tr_msg_close(tr_msg *msg)
     zmq_msg_close(&m->zmsg);
     zmq_msg_init(&m->zmsg);
     m->skip = 0;
+    m->cut = 0;
+    m->more = 0;
 }

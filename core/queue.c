@@ -119,9 +119,13 @@ static int s_opts(tr_queue *q, const tr_queue_opts *o)
         o = &d;
     if (o->capacity < 0 || o->producers < 0 || o->window < 0 || o->producers > TR__QUEUE_MAX_SLOTS)
         return TR_EINVAL;
-    q->capacity = o->capacity ? o->capacity : 1000;
+    q->capacity = o->capacity ? o->capacity : 4000;
     q->producers = o->producers ? o->producers : 1;
-    q->window = o->window ? o->window : (q->capacity < 256 ? q->capacity : 256);
+    /* A window of 1000 is what ZeroMQ's own default high-water mark lets a
+     * PULL socket hold; with batches, it lets a queue keep up with plain
+     * PUSH/PULL (docs/BENCHMARKS.md). Four consumers fill the default
+     * capacity. */
+    q->window = o->window ? o->window : (q->capacity < 1000 ? q->capacity : 1000);
     if (q->window > q->capacity)
         return TR_EINVAL;
     return TR_OK;
@@ -252,6 +256,8 @@ void tr_queue_stats_get(const tr_queue *q, tr_queue_stats *out)
 
 static void s_consumer_free(tr__consumer *c)
 {
+    if (c->bslot >= 0)
+        zmq_msg_close(&c->batch);
     for (int i = 0; i < c->n; i++) {
         if (c->monitors != NULL)
             tr__sys_monitor_stop(c->dealers ? c->dealers[i] : NULL, &c->monitors[i]);
@@ -315,6 +321,7 @@ static int s_consumer_start(tr_queue *q)
     c->pid = tr__pid();
     c->n = c->open = q->producers;
     c->multipart = -1;
+    c->bslot = -1;
     c->ino = -1;
     c->dealers = calloc((size_t)c->n, sizeof *c->dealers);
     c->monitors = calloc((size_t)c->n, sizeof *c->monitors);
@@ -334,7 +341,8 @@ static int s_consumer_start(tr_queue *q)
             goto fail;
     }
     int hwm = q->window + 16, linger = 0, ivl = 20;
-    int64_t maxmsg = (int64_t)tr_sys_max_msg_size() + 1;
+    c->maxframe = tr_sys_max_msg_size() + 1;
+    int64_t maxmsg = (int64_t)c->maxframe;
     for (int i = 0; i < c->n; i++) {
         char ep[256];
         void *d = tr__sys_socket(ZMQ_DEALER);
@@ -379,10 +387,78 @@ static void s_drain_frames(void *sock)
     }
 }
 
+static uint32_t s_u32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Whether a BATCH frame is well formed: one or more items, each a u32
+ * (size, and bit 31 when more frames of the same message follow) and that
+ * many bytes, filling the frame exactly, the last one ending its message. */
+static bool s_batch_valid(const unsigned char *b, size_t size)
+{
+    size_t off = 1, items = 0;
+    bool more = false;
+    while (off < size) {
+        if (size - off < 4)
+            return false;
+        uint32_t v = s_u32(b + off);
+        size_t len = v & 0x7fffffffu;
+        if (len > size - off - 4)
+            return false;
+        more = (v >> 31) != 0;
+        off += 4 + len;
+        items++;
+    }
+    return items > 0 && !more;
+}
+
+/* A message has been taken from slot s: count it, and give credit back
+ * every half window. */
+static void s_taken(tr_queue *q, tr__consumer *c, int s)
+{
+    c->cur = s + 1;
+    q->stats.got++;
+    if (++c->taken[s] >= (q->window + 1) / 2) {
+        s_send_ctl(c->dealers[s], TR__F_CREDIT, (uint32_t)c->taken[s]);
+        c->taken[s] = 0;
+    }
+}
+
+/* Hands out the next item of the BATCH frame being read: m shares the
+ * frame (by reference) and shows only the item's bytes. */
+static void s_batch_next(tr_queue *q, tr__consumer *c, tr__msg *m)
+{
+    size_t size = zmq_msg_size(&c->batch);
+    const unsigned char *b = zmq_msg_data(&c->batch);
+    uint32_t v = s_u32(b + c->boff);
+    size_t len = v & 0x7fffffffu;
+    zmq_msg_copy(&m->zmsg, &c->batch);
+    m->skip = (unsigned)(c->boff + 4);
+    m->cut = (unsigned)(size - c->boff - 4 - len) & 0x7fffffffu;
+    m->more = (v >> 31) != 0;
+    c->boff += 4 + len;
+    int s = c->bslot;
+    bool first = !c->bcont;
+    c->bcont = m->more;
+    if (c->boff >= size) {
+        zmq_msg_close(&c->batch);
+        c->bslot = -1;
+    }
+    if (first) {
+        q->stats.batched++;
+        s_taken(q, c, s);
+    }
+}
+
 /* Tries each open slot once, round-robin. Returns TR_OK with a data frame in
  * msg, TR_ECLOSED, TR_EEMPTY when nothing is waiting, or TR_ESYSTEM. */
 static int s_try_get(tr_queue *q, tr__consumer *c, tr__msg *m)
 {
+    if (c->bslot >= 0) {
+        s_batch_next(q, c, m);
+        return TR_OK;
+    }
     if (c->multipart >= 0) {
         /* The rest of a multi-part message is already here: ZeroMQ delivers
          * messages whole. */
@@ -409,17 +485,22 @@ static int s_try_get(tr_queue *q, tr__consumer *c, tr__msg *m)
             int kind = size > 0 ? *(unsigned char *)zmq_msg_data(&m->zmsg) : -1;
             if (kind == TR__F_DATA) {
                 m->skip = 1;
-                c->cur = s + 1;
-                q->stats.got++;
-                if (++c->taken[s] >= (q->window + 1) / 2) {
-                    s_send_ctl(c->dealers[s], TR__F_CREDIT, (uint32_t)c->taken[s]);
-                    c->taken[s] = 0;
-                }
+                m->cut = 0;
                 if (zmq_msg_more(&m->zmsg))
                     c->multipart = s;
+                s_taken(q, c, s);
                 return TR_OK;
             }
             bool more = zmq_msg_more(&m->zmsg);
+            if (kind == TR__F_BATCH && !more && s_batch_valid(zmq_msg_data(&m->zmsg), size)) {
+                zmq_msg_init(&c->batch);
+                zmq_msg_move(&c->batch, &m->zmsg);
+                c->bslot = s;
+                c->boff = 1;
+                c->bcont = false;
+                s_batch_next(q, c, m);
+                return TR_OK;
+            }
             zmq_msg_close(&m->zmsg);
             zmq_msg_init(&m->zmsg);
             if (kind == TR__F_EOS && !more) {
@@ -452,7 +533,15 @@ static void s_monitor(tr_queue *q, tr__consumer *c, int i)
     /* Credit given to a previous connection died with it; one HELLO reaches
      * the connection there is now, however many came and went. */
     c->taken[i] = 0;
-    s_send_ctl(c->dealers[i], TR__F_HELLO, (uint32_t)q->window);
+    /* HELLO(window, largest frame we accept): the producer makes no batch
+     * bigger than our limit, which may be lower than its own. */
+    uint32_t w = (uint32_t)q->window;
+    uint32_t l = c->maxframe > UINT32_MAX ? UINT32_MAX : (uint32_t)c->maxframe;
+    unsigned char hello[9] = {TR__F_HELLO, (unsigned char)w, (unsigned char)(w >> 8),
+                              (unsigned char)(w >> 16), (unsigned char)(w >> 24),
+                              (unsigned char)l, (unsigned char)(l >> 8),
+                              (unsigned char)(l >> 16), (unsigned char)(l >> 24)};
+    zmq_send(c->dealers[i], hello, sizeof hello, ZMQ_DONTWAIT);
 }
 
 /* What a consumer does whenever it has nothing to hand out: say HELLO on
@@ -515,7 +604,7 @@ int tr_queue_get(tr_queue *q, tr_msg *msg, int timeout_ms)
     tr__consumer *c = q->cons;
     long long deadline = -2;
     for (;;) {
-        if (c->open == 0 && c->multipart < 0)
+        if (c->open == 0 && c->multipart < 0 && c->bslot < 0)
             return TR_ECLOSED;
         int rc = s_try_get(q, c, m);
         if (rc != TR_EEMPTY)

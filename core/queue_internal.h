@@ -20,6 +20,7 @@ typedef struct tr__peer {
     size_t idlen;
     int credit;   /* messages it still asked for */
     int inflight; /* sent to it and not yet confirmed taken */
+    size_t maxbatch; /* the largest frame it accepts (its HELLO says) */
     bool eos_sent, acked;
 } tr__peer;
 
@@ -52,7 +53,7 @@ typedef struct tr__producer {
     tr__entry *ring; /* messages waiting for credit */
     size_t head, count, cap;
     size_t inflight; /* sum of the peers' inflight */
-    uint64_t rejected, lost; /* this role's share of tr_queue_stats */
+    uint64_t rejected, lost, batched; /* this role's share of tr_queue_stats */
     void *monitor;     /* PAIR receiving the router's DISCONNECTED events */
     int monfd;         /* its ZMQ_FD */
     int probes_left;   /* probe rounds still to do (after a disconnect) */
@@ -68,6 +69,11 @@ typedef struct tr__consumer {
     int open;        /* slots not ended */
     int cur;         /* round-robin start */
     int multipart;   /* slot in the middle of a multi-part message, or -1 */
+    size_t maxframe; /* the largest frame its dealers accept */
+    zmq_msg_t batch; /* a BATCH frame being handed out, item by item */
+    int bslot;       /* its slot, or -1 when there is none */
+    size_t boff;     /* the offset of its next item */
+    bool bcont;      /* that item continues a multi-part message */
     int ino;         /* inotify on the queue directory (ipc), or -1 */
     zmq_pollitem_t *items;
 } tr__consumer;

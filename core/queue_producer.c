@@ -46,6 +46,21 @@
 /* How many puts may pass without reading consumers' control messages, so a
  * new consumer's HELLO is seen soon even while credit never runs out. */
 #define TR_CONTROL_EVERY 64
+/* The largest BATCH frame a producer makes of waiting messages. Batching
+ * is what lets a backlogged producer keep up with plain PUSH/PULL: one
+ * ZeroMQ message, one routing frame and one wake-up of each I/O thread
+ * carry many of the user's messages. */
+#define TR_BATCH_BYTES 65536
+/* When to send at once and when to gather a batch. A consumer is hungry
+ * when it holds fewer than TR_HUNGRY messages (of those we sent it, the
+ * ones it has not given credit back for): a put goes straight to a hungry
+ * one, for the lowest latency. When every consumer with credit has enough
+ * to do, puts wait in the ring and leave together once TR_BATCH_AT of them
+ * wait or a consumer hungers: its CREDIT wakes the feeder, which sends all
+ * that waits. So no timer is involved, and a message waits only while
+ * every consumer it could go to is busy anyway. */
+#define TR_HUNGRY 32
+#define TR_BATCH_AT 64
 
 /* ---- the slot ---------------------------------------------------------------- */
 
@@ -91,6 +106,7 @@ static int s_claim(tr_queue *q, tr__producer *p)
 }
 
 static void s_feeder_stop(tr__producer *p);
+static void s_entry_close(tr__entry *e);
 
 void tr__queue_producer_free(tr__producer *p)
 {
@@ -228,12 +244,15 @@ static void s_control(tr_queue *q, tr__producer *p)
         int kind = n > 0 ? b[0] : -1;
         tr__peer *peer = NULL;
         if (ok && !zmq_msg_more(&ctl))
-            peer = s_peer(p, zmq_msg_data(&id), zmq_msg_size(&id), kind == TR__F_HELLO && n == 5);
-        if (peer != NULL && kind == TR__F_HELLO && n == 5) {
+            peer = s_peer(p, zmq_msg_data(&id), zmq_msg_size(&id), kind == TR__F_HELLO && (n == 5 || n == 9));
+        if (peer != NULL && kind == TR__F_HELLO && (n == 5 || n == 9)) {
             /* A consumer asks for at most its window, less what it holds. */
             uint32_t w = s_u32(b + 1);
             int window = w > (uint32_t)q->capacity ? q->capacity : (int)w;
             peer->credit = window > peer->inflight ? window - peer->inflight : 0;
+            /* Its size limit bounds the batches it gets; without one, it
+             * gets no batches (only messages it has agreed to by size). */
+            peer->maxbatch = n == 9 ? s_u32(b + 5) : 0;
         } else if (peer != NULL && kind == TR__F_CREDIT && n == 5) {
             uint32_t k = s_u32(b + 1);
             int back = k > (uint32_t)peer->inflight ? peer->inflight : (int)k;
@@ -280,16 +299,16 @@ static int s_send(tr__producer *p, tr__peer *peer, tr__entry *e)
     return 0;
 }
 
-/* Sends e to the next consumer with credit. 0: sent; 1: nobody can take it
- * now; -1: error. A consumer whose pipe is full keeps its credit and is
+/* Sends e to the next consumer with credit that holds fewer than `below`
+ * messages. 0: sent; 1: nobody can take it now; -1: error. A consumer whose pipe is full keeps its credit and is
  * passed over this time (its pipe drains as it reads). */
-static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e)
+static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e, int below)
 {
     int tried = 0;
     while (tried < p->npeers) {
         int i = (p->rr + tried) % p->npeers;
         tr__peer *peer = &p->peers[i];
-        if (peer->credit <= 0 || peer->eos_sent) {
+        if (peer->credit <= 0 || peer->eos_sent || peer->inflight >= below) {
             tried++;
             continue;
         }
@@ -311,17 +330,146 @@ static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e)
     return 1;
 }
 
-/* Moves waiting messages to consumers with credit. */
-static int s_pump(tr_queue *q, tr__producer *p)
+/* How many waiting messages, from the head of the ring, go into one BATCH
+ * frame for peer: no more than its credit, the frame at most TR_BATCH_BYTES
+ * and never over the peer's size limit. Sets *bytes to the frame's size. */
+static size_t s_batch_count(const tr__producer *p, const tr__peer *peer, size_t *bytes)
 {
-    s_control(q, p);
+    size_t limit = TR_BATCH_BYTES;
+    if (limit > peer->maxbatch)
+        limit = peer->maxbatch;
+    size_t n = 0, total = 1;
+    while (n < p->count && n < (size_t)peer->credit) {
+        tr__entry *e = &p->ring[(p->head + n) % p->cap];
+        size_t add = 4 + zmq_msg_size(&e->first) - 1;
+        for (int k = 0; k < e->nrest; k++)
+            add += 4 + zmq_msg_size(&e->rest[k]);
+        if (total + add > limit)
+            break;
+        total += add;
+        n++;
+    }
+    *bytes = total;
+    return n;
+}
+
+/* Writes one BATCH item: the size (bit 31: more frames of this message
+ * follow) and the bytes. Returns the end of what it wrote. */
+static unsigned char *s_item(unsigned char *out, const void *data, size_t len, bool more)
+{
+    uint32_t v = (uint32_t)len | (more ? UINT32_C(1) << 31 : 0);
+    out[0] = (unsigned char)v;
+    out[1] = (unsigned char)(v >> 8);
+    out[2] = (unsigned char)(v >> 16);
+    out[3] = (unsigned char)(v >> 24);
+    if (len > 0)
+        memcpy(out + 4, data, len);
+    return out + 4 + len;
+}
+
+/* Sends the first n waiting messages to peer in one BATCH frame of `bytes`
+ * bytes and takes them off the ring. Results as s_send's. */
+static int s_send_batch(tr__producer *p, tr__peer *peer, size_t n, size_t bytes)
+{
+    zmq_msg_t batch;
+    if (zmq_msg_init_size(&batch, bytes) != 0)
+        return -1;
+    unsigned char *out = zmq_msg_data(&batch);
+    *out++ = TR__F_BATCH;
+    for (size_t k = 0; k < n; k++) {
+        tr__entry *e = &p->ring[(p->head + k) % p->cap];
+        out = s_item(out, (unsigned char *)zmq_msg_data(&e->first) + 1,
+                     zmq_msg_size(&e->first) - 1, e->nrest > 0);
+        for (int f = 0; f < e->nrest; f++)
+            out = s_item(out, zmq_msg_data(&e->rest[f]), zmq_msg_size(&e->rest[f]),
+                         f + 1 < e->nrest);
+    }
+    if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&batch);
+        return errno == EHOSTUNREACH ? 1 : errno == EAGAIN ? 2 : -1;
+    }
+    /* The routing frame was taken, so the pipe has room (see s_send). */
+    if (zmq_msg_send(&batch, p->router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&batch);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        s_entry_close(&p->ring[p->head]);
+        p->head = (p->head + 1) % p->cap;
+    }
+    p->count -= n;
+    p->batched += n;
+    return 0;
+}
+
+/* Sends waiting messages to the next consumer with credit that holds fewer
+ * than `below` messages: as many as its credit allows in one BATCH frame, or
+ * the head message alone. 0: sent; 1: nobody can take any now; -1: error. */
+static int s_deliver_ring(tr_queue *q, tr__producer *p, int below)
+{
+    int tried = 0;
+    while (tried < p->npeers) {
+        int i = (p->rr + tried) % p->npeers;
+        tr__peer *peer = &p->peers[i];
+        if (peer->credit <= 0 || peer->eos_sent || peer->inflight >= below) {
+            tried++;
+            continue;
+        }
+        size_t bytes, n = s_batch_count(p, peer, &bytes);
+        int r;
+        if (n >= 2) {
+            r = s_send_batch(p, peer, n, bytes);
+        } else {
+            n = 1;
+            r = s_send(p, peer, &p->ring[p->head]);
+            if (r == 0) {
+                p->head = (p->head + 1) % p->cap;
+                p->count--;
+            }
+        }
+        if (r == 0) {
+            peer->credit -= (int)n;
+            peer->inflight += (int)n;
+            p->inflight += n;
+            p->rr = i + 1;
+            return 0;
+        }
+        if (r < 0)
+            return -1;
+        if (r == 1)
+            s_peer_gone(q, p, peer); /* the last peer moved into slot i */
+        else
+            tried++;
+    }
+    return 1;
+}
+
+/* The `below` of s_deliver for a put: a consumer is hungry when it holds
+ * fewer than TR_HUNGRY messages, or less than half its window when that is
+ * smaller (it asks for more at half its window). */
+static int s_hungry(const tr_queue *q)
+{
+    return q->window / 2 < TR_HUNGRY ? (q->window + 1) / 2 : TR_HUNGRY;
+}
+
+/* The `below` of s_pump: waiting messages go to hungry consumers, or to any
+ * with credit once a batch is full or the producer is closing. */
+static int s_below(const tr_queue *q, const tr__producer *p)
+{
+    return p->closed || p->count >= TR_BATCH_AT ? INT_MAX : s_hungry(q);
+}
+
+/* Moves waiting messages to consumers with credit that hold fewer than
+ * `below` messages (INT_MAX: to any), having read their control messages
+ * first if `control`. */
+static int s_pump(tr_queue *q, tr__producer *p, bool control, int below)
+{
+    if (control)
+        s_control(q, p);
     while (p->count > 0) {
-        tr__entry *e = &p->ring[p->head];
-        int r = s_deliver(q, p, e);
+        int r = s_deliver_ring(q, p, below);
         if (r != 0)
             return r < 0 ? TR_ESYSTEM : TR_OK;
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
     }
     return TR_OK;
 }
@@ -465,7 +613,7 @@ static void s_send_eos(tr_queue *q, tr__producer *p, bool resend)
 static int s_step(tr_queue *q, tr__producer *p, bool probe)
 {
     s_disconnections(p);
-    int rc = s_pump(q, p);
+    int rc = s_pump(q, p, true, s_below(q, p));
     if (rc != TR_OK)
         return rc;
     if (p->closed && p->count == 0)
@@ -574,6 +722,7 @@ void tr__queue_producer_stats(tr__producer *p, tr_queue_stats *out)
     pthread_mutex_lock(&p->mu);
     out->rejected += p->rejected;
     out->lost_consumers += p->lost;
+    out->batched += p->batched;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -606,27 +755,36 @@ static int s_put_locked(tr_queue *q, tr__producer *p, tr__entry *e, int timeout_
 {
     if (p->closed)
         return TR_ECLOSED;
-    /* Fast path: nothing waiting and a consumer with credit. */
     if (++p->puts_since_control >= TR_CONTROL_EVERY)
         s_control(q, p);
+    /* Nothing waiting and a hungry consumer with credit: at once. */
     if (p->count == 0 && p->inflight < (size_t)q->capacity) {
-        int r = s_deliver(q, p, e);
+        int r = s_deliver(q, p, e, s_hungry(q));
         if (r < 0)
             return TR_ESYSTEM;
         if (r == 0)
             return TR_OK;
     }
     long long deadline = tr__deadline_ms(timeout_ms);
+    /* Control messages are read only when they are needed (room), or every
+     * TR_CONTROL_EVERY puts: a receive that finds nothing costs a system
+     * call in ZeroMQ. */
+    bool control = false;
     for (;;) {
-        int rc = s_pump(q, p);
-        if (rc != TR_OK)
-            return rc;
         if (p->count + p->inflight < (size_t)q->capacity) {
-            if ((rc = s_ring_push(q, p, e)) != TR_OK)
-                return rc;
-            if ((rc = s_pump(q, p)) == TR_OK && p->count > 0)
-                s_wake(p); /* the feeder takes it from here */
+            int rc = s_ring_push(q, p, e);
+            if (rc == TR_OK)
+                rc = s_pump(q, p, false, s_below(q, p));
+            /* What still waits leaves when a consumer's CREDIT, which wakes
+             * the feeder, shows it hungry. */
             return rc;
+        }
+        if (!control) {
+            control = true;
+            int rc = s_pump(q, p, true, s_below(q, p));
+            if (rc != TR_OK)
+                return rc;
+            continue;
         }
         s_wake(p); /* we wait on its steps: it must be watching */
         if (timeout_ms == 0 || !s_wait(p, deadline))
@@ -731,7 +889,7 @@ int tr_queue_size(tr_queue *q, size_t *n)
     if (p == NULL || p->pid != tr__pid())
         return TR_ESTATE;
     pthread_mutex_lock(&p->mu);
-    int rc = p->finished ? TR_OK : s_pump(q, p);
+    int rc = p->finished ? TR_OK : s_pump(q, p, true, s_below(q, p));
     *n = p->count + p->inflight;
     pthread_mutex_unlock(&p->mu);
     return rc;

@@ -550,6 +550,76 @@ static void test_multipart_messages_arrive_whole(void **state)
     trt_assert_no_children();
 }
 
+/* Batches: messages put while no consumer is there wait in the producer
+ * and leave in BATCH frames; each arrives whole, in order, with its own
+ * size (0 to 299 bytes here), multi-part ones (a few in between) with
+ * their frames and flags. */
+#define BATCH_N 3000
+
+static void s_batch_payload(int seq, unsigned char *buf, size_t *len)
+{
+    *len = (size_t)(seq % 300);
+    for (size_t i = 0; i < *len; i++)
+        buf[i] = (unsigned char)(seq * 7 + (int)i);
+}
+
+static int s_batch_consumer(void *arg)
+{
+    tr_queue *q = arg;
+    unsigned char want[300];
+    for (int seq = 0; seq < BATCH_N; seq++) {
+        size_t len;
+        s_batch_payload(seq, want, &len);
+        int parts = seq % 500 == 250 ? 2 : 1;
+        for (int k = 0; k < parts; k++) {
+            tr_msg m;
+            if (tr_queue_get(q, &m, LONG_MS) != TR_OK)
+                return 1;
+            bool ok = tr_msg_size(&m) == len && memcmp(tr_msg_data(&m), want, len) == 0 &&
+                      tr_msg_more(&m) == (k + 1 < parts);
+            tr_msg_close(&m);
+            if (!ok)
+                return 2;
+        }
+    }
+    tr_msg m;
+    if (tr_queue_get(q, &m, LONG_MS) != TR_ECLOSED)
+        return 3;
+    tr_queue_stats st;
+    tr_queue_stats_get(q, &st);
+    /* Most came in batches: the producer had them all before we said HELLO. */
+    return st.got == BATCH_N && st.batched > BATCH_N / 2 ? 0 : 4;
+}
+
+static void test_batches_arrive_whole_and_in_order(void **state)
+{
+    (void)state;
+    tr_queue *q = NULL;
+    assert_int_equal(tr_queue_new(&q, "batches", &(tr_queue_opts){.capacity = BATCH_N + 10}),
+                     TR_OK);
+    unsigned char buf[300];
+    for (int seq = 0; seq < BATCH_N; seq++) {
+        size_t len;
+        s_batch_payload(seq, buf, &len);
+        if (seq % 500 == 250) {
+            struct iovec v[2] = {{buf, len}, {buf, len}};
+            assert_int_equal(tr_queue_putv(q, v, 2, LONG_MS), TR_OK);
+        } else {
+            assert_int_equal(tr_queue_put(q, buf, len, LONG_MS), TR_OK);
+        }
+    }
+    tr_actor *c = NULL;
+    assert_int_equal(tr_actor_spawn(&c, "batch-consumer", s_batch_consumer, q, NULL), TR_OK);
+    assert_int_equal(tr_queue_close(q, LONG_MS), TR_OK);
+    s_join_ok(&c);
+    tr_queue_stats st;
+    tr_queue_stats_get(q, &st);
+    assert_int_equal(st.put, BATCH_N);
+    assert_true(st.batched > BATCH_N / 2);
+    tr_queue_destroy(&q);
+    trt_assert_no_children();
+}
+
 /* A foreign peer plays producer with raw ZeroMQ: malformed and oversize
  * frames are refused, counted, and the next good message still arrives. */
 
@@ -562,7 +632,7 @@ static bool s_raw_hello(void *router, char *id, size_t *idlen)
     *idlen = (size_t)n;
     unsigned char ctl[16];
     int k = zmq_recv(router, ctl, sizeof ctl, ZMQ_DONTWAIT); /* same message */
-    return k == 5 && ctl[0] == 0x13;
+    return k == 9 && ctl[0] == 0x13;
 }
 
 /* Lets the consumer run (its HELLO goes out from inside get) until the raw
@@ -615,6 +685,38 @@ static void test_foreign_producer_cannot_harm_consumer(void **state)
     tr_queue_stats st;
     tr_queue_stats_get(q, &st);
     assert_int_equal(st.rejected, 1);
+
+    /* Malformed BATCH frames: an item running past the end, a truncated
+     * size, no items at all, an item size near 2^32. Each is dropped whole
+     * and counted; a good batch after them hands out its three items. */
+    static const struct {
+        const char *bytes;
+        size_t n;
+    } bad[] = {
+        {"\x17\x05\x00\x00\x00" "abc", 8},
+        {"\x17\x01\x00\x00\x00" "a\x02\x00", 8},
+        {"\x17", 1},
+        {"\x17\xff\xff\xff\xff", 5},
+        {"\x17\x01\x00\x00\x80" "a", 6}, /* a message left unfinished */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        s_raw_send(raw, id, idlen, bad[i].bytes, bad[i].n);
+    /* Three messages: "abc", "" and the two frames "de" + "f". */
+    s_raw_send(raw, id, idlen,
+               "\x17\x03\x00\x00\x00" "abc\x00\x00\x00\x00\x02\x00\x00\x80" "de"
+               "\x01\x00\x00\x00" "f", 23);
+    const char *items[] = {"abc", "", "de", "f"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(tr_queue_get(q, &m, LONG_MS), TR_OK);
+        assert_int_equal(tr_msg_size(&m), strlen(items[i]));
+        assert_memory_equal(tr_msg_data(&m), items[i], strlen(items[i]));
+        assert_int_equal(tr_msg_more(&m), i == 2);
+        tr_msg_close(&m);
+    }
+    tr_queue_stats_get(q, &st);
+    assert_int_equal(st.rejected, 6);
+    assert_int_equal(st.batched, 3);
+    assert_int_equal(st.got, 4); /* "good" before, and these three */
 
     /* An oversize frame: ZeroMQ drops that peer for the protocol violation
      * before allocating it. The consumer carries on with the other slot. */
@@ -687,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_many_consumers_small_capacity),
         cmocka_unit_test(test_nowait_consumer),
         cmocka_unit_test(test_multipart_messages_arrive_whole),
+        cmocka_unit_test(test_batches_arrive_whole_and_in_order),
         cmocka_unit_test(test_foreign_producer_cannot_harm_consumer),
         cmocka_unit_test(test_foreign_consumer_cannot_harm_producer),
     };

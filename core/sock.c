@@ -94,6 +94,8 @@ int tr__sock_recv(void *sock, struct tr_msg *msg, int timeout_ms)
     zmq_msg_t *m = &tm->zmsg;
     zmq_msg_init(m);
     tm->skip = 0;
+    tm->cut = 0;
+    tm->more = 0;
     long long deadline = -2;
     for (;;) {
         if (zmq_msg_recv(m, sock, ZMQ_DONTWAIT) >= 0)

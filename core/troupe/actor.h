@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "troupe/msg.h"
 #include "troupe/sys.h"
@@ -169,6 +170,13 @@ int tr_actor_fd(const tr_actor *a);
  * Errors: TR_EINVAL, TR_ETOOBIG (over tr_sys_max_msg_size), TR_EFULL
  * (timeout), TR_ESTATE (the actor has no mailbox), TR_ESYSTEM. */
 int tr_actor_send(tr_actor *a, const void *data, size_t size, int timeout_ms);
+
+/* tr_actor_sendv sends one message of n frames (a ZeroMQ multi-part
+ * message, delivered whole or not at all) to the actor's mailbox; the
+ * actor receives the frames one by one, tr_msg_more set on all but the
+ * last. Errors: as tr_actor_send, and TR_EINVAL for n < 1 or a NULL frame
+ * with a size, TR_ETOOBIG for a frame over the limit. */
+int tr_actor_sendv(tr_actor *a, const struct iovec *frames, int n, int timeout_ms);
 
 /* ---- inside an actor (the role of multiprocessing.current_process()) ---- */
 

@@ -24,6 +24,11 @@ enum {
     TR_ESTATE,    /* the call does not fit the object's state */
     TR_ESPAWN,    /* the child failed before its entry function ran */
     TR_ESYSTEM,   /* a system call failed: errno holds the cause */
+    TR_EFRAMES,   /* a typed message with the wrong number of frames */
+    TR_EVERSION,  /* a typed message whose envelope is invalid or of an
+                     unknown format version */
+    TR_ETYPE,     /* a typed message of a type the receiver does not know */
+    TR_EDECODE,   /* a typed message whose payload is truncated or corrupt */
     TR_ECOUNT_    /* number of codes; not an error */
 };
 

@@ -42,9 +42,9 @@ typedef struct tr_queue tr_queue;
 
 /* Options; a NULL pointer or a zero field means the default. */
 typedef struct tr_queue_opts {
-    int capacity;  /* messages put and not yet got, at most (1000) */
+    int capacity;  /* messages put and not yet got, at most (4000) */
     int producers; /* producers whose close ends the stream (1) */
-    int window;    /* messages a consumer asks for ahead (min(capacity, 256)) */
+    int window;    /* messages a consumer asks for ahead (min(capacity, 1000)) */
 } tr_queue_opts;
 
 /* Counters of one handle in one process (they are not shared). */
@@ -53,6 +53,8 @@ typedef struct tr_queue_stats {
     uint64_t got;      /* messages this process got */
     uint64_t rejected; /* frames refused on receipt: malformed or foreign */
     uint64_t lost_consumers; /* consumers this producer saw vanish */
+    uint64_t batched;  /* of those put or got, how many travelled in a BATCH
+                          frame (several messages in one ZeroMQ message) */
 } tr_queue_stats;
 
 /* tr_queue_new makes a queue named name in this system's run directory
