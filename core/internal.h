@@ -135,6 +135,13 @@ struct tr_behaviour;
 _Noreturn void tr__behaviour_loop(const struct tr_behaviour *b, void *state, void *mailbox,
                                   int sigfd);
 
+/* Counts, in a queue's or pipe end's `rejected` counter, a message that the
+ * transport delivered but a layer above it (the codecs) refused. */
+struct tr_queue;
+struct tr_pipe;
+void tr__queue_count_rejected(struct tr_queue *q);
+void tr__pipe_count_rejected(struct tr_pipe *end);
+
 /* ---- frames of queues and pipes (docs/wire-format.md) ---------------------- */
 
 /* The first byte of the first frame of every message a queue or a pipe

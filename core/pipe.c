@@ -113,6 +113,11 @@ const char *tr_pipe_address(const tr_pipe *end)
     return end ? end->address : NULL;
 }
 
+void tr__pipe_count_rejected(tr_pipe *end)
+{
+    end->stats.rejected++;
+}
+
 void tr_pipe_stats_get(const tr_pipe *end, tr_pipe_stats *out)
 {
     if (out == NULL)

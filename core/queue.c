@@ -252,6 +252,12 @@ void tr_queue_stats_get(const tr_queue *q, tr_queue_stats *out)
         tr__queue_producer_stats(q->prod, out);
 }
 
+void tr__queue_count_rejected(tr_queue *q)
+{
+    tr__queue_stats_here(q);
+    q->stats.rejected++;
+}
+
 /* ---- the consumer ---------------------------------------------------------- */
 
 static void s_consumer_free(tr__consumer *c)
