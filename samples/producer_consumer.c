@@ -2,11 +2,13 @@
  *
  *   producer_consumer [--consumers N] [--messages M] [--size B] [--json]
  *
- * The parent puts M numbered messages of B bytes into a queue; N consumer
- * actors share them and stop at end of stream. Each consumer sends back what
- * it saw (a count and a bitmap of sequence numbers) through a second queue
- * that all consumers produce into, so lost and duplicated messages are
- * counted from the sequence numbers themselves, not assumed.
+ * The parent puts M numbered jobs (samples.Job, samples/work.proto) with a
+ * payload of B bytes into a queue; N consumer actors share them and stop at
+ * end of stream. Each consumer sends back what it saw (samples.Report: a
+ * count and a bitmap of sequence numbers) through a second queue that all
+ * consumers produce into, so lost and duplicated messages are counted from
+ * the sequence numbers themselves, not assumed. Messages are typed: each is
+ * checked and decoded on receipt (docs/codecs.md).
  *
  * This is the Python program
  *     q = Queue(); [Process(target=consume, args=(q,)).start() ...]
@@ -21,7 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <troupe/codec.h>
 #include <troupe/troupe.h>
+
+#include "samples/work.pb-c.h"
 
 typedef struct {
     tr_queue *work;
@@ -30,14 +35,6 @@ typedef struct {
     long messages;
     long size;
 } consumer_args;
-
-/* What a consumer reports: who, how many, and which. */
-typedef struct {
-    int32_t id;
-    int32_t pad;
-    int64_t got;
-    int64_t bad; /* wrong size or sequence number out of range */
-} report_head;
 
 static double now_s(void)
 {
@@ -51,39 +48,44 @@ static int consume(void *arg)
     consumer_args *a = arg;
     size_t nbytes = (size_t)(a->messages + 7) / 8;
     unsigned char *seen = calloc(nbytes, 1);
-    report_head head = {.id = a->id};
-    if (seen == NULL)
+    tr_registry *types = NULL;
+    if (seen == NULL || tr_registry_new(&types) != TR_OK ||
+        tr_registry_add(types, &samples__job__descriptor, NULL) != TR_OK)
         return 1;
+    Samples__Report report;
+    samples__report__init(&report);
+    report.consumer = a->id;
     for (;;) {
-        tr_msg m;
-        int rc = tr_queue_get(a->work, &m, TR_FOREVER);
+        tr_typed t;
+        int rc = tr_codec_get(a->work, types, &t, TR_FOREVER);
         if (rc == TR_ECLOSED)
             break;
         if (rc != TR_OK) {
+            /* A refused message is logged and counted; carry on. */
+            report.bad++;
+            if (rc == TR_EFRAMES || rc == TR_EVERSION || rc == TR_ETYPE || rc == TR_EDECODE)
+                continue;
             fprintf(stderr, "consumer %d: %s\n", a->id, tr_strerror(rc));
             return 2;
         }
-        uint64_t seq;
-        if (tr_msg_size(&m) != (size_t)a->size) {
-            head.bad++;
+        const Samples__Job *job = (const Samples__Job *)t.msg;
+        if (job->payload.len != (size_t)a->size || job->seq >= (uint64_t)a->messages) {
+            report.bad++;
         } else {
-            memcpy(&seq, tr_msg_data(&m), sizeof seq);
-            if (seq >= (uint64_t)a->messages) {
-                head.bad++;
-            } else {
-                /* A second delivery shows in got but not in the bitmap:
-                 * the parent counts duplicates from the difference. */
-                seen[seq / 8] |= (unsigned char)(1u << (seq % 8));
-                head.got++;
-            }
+            /* A second delivery shows in got but not in the bitmap: the
+             * parent counts duplicates from the difference. */
+            seen[job->seq / 8] |= (unsigned char)(1u << (job->seq % 8));
+            report.got++;
         }
-        tr_msg_close(&m);
+        tr_typed_release(&t);
     }
-    struct iovec report[2] = {{&head, sizeof head}, {seen, nbytes}};
-    int rc = tr_queue_putv(a->results, report, 2, TR_FOREVER);
+    report.seen.data = seen;
+    report.seen.len = nbytes;
+    int rc = tr_codec_put(a->results, &report.base, TR_FOREVER);
     if (rc == TR_OK)
         rc = tr_queue_close(a->results, TR_FOREVER);
     free(seen);
+    tr_registry_destroy(&types);
     return rc == TR_OK ? 0 : 3;
 }
 
@@ -140,11 +142,14 @@ int main(int argc, char **argv)
 
     int tty = isatty(STDOUT_FILENO);
     unsigned char *payload = calloc(1, (size_t)size);
+    Samples__Job job;
+    samples__job__init(&job);
+    job.payload.data = payload;
+    job.payload.len = (size_t)size;
     double t0 = now_s(), last = t0;
     for (long i = 0; i < messages; i++) {
-        uint64_t seq = (uint64_t)i;
-        memcpy(payload, &seq, sizeof seq);
-        if ((rc = tr_queue_put(work, payload, (size_t)size, TR_FOREVER)) != TR_OK) {
+        job.seq = (uint64_t)i;
+        if ((rc = tr_codec_put(work, &job.base, TR_FOREVER)) != TR_OK) {
             fprintf(stderr, "put: %s\n", tr_strerror(rc));
             return 1;
         }
@@ -174,27 +179,32 @@ int main(int argc, char **argv)
     unsigned char *count = calloc((size_t)messages, 1);
     long *per = calloc((size_t)consumers, sizeof *per);
     long received = 0, bad = 0;
+    tr_registry *types = NULL;
+    if (tr_registry_new(&types) != TR_OK ||
+        tr_registry_add(types, &samples__report__descriptor, NULL) != TR_OK)
+        return 1;
     for (long k = 0; k < consumers; k++) {
-        tr_msg head_msg, bits;
-        if (tr_queue_get(results, &head_msg, TR_FOREVER) != TR_OK ||
-            tr_queue_get(results, &bits, TR_FOREVER) != TR_OK ||
-            tr_msg_size(&head_msg) != sizeof(report_head) || tr_msg_size(&bits) != nbytes) {
-            fprintf(stderr, "bad report\n");
+        tr_typed t;
+        if ((rc = tr_codec_get(results, types, &t, TR_FOREVER)) != TR_OK) {
+            fprintf(stderr, "report: %s\n", tr_strerror(rc));
             return 1;
         }
-        report_head head;
-        memcpy(&head, tr_msg_data(&head_msg), sizeof head);
-        const unsigned char *b = tr_msg_data(&bits);
+        const Samples__Report *r = (const Samples__Report *)t.msg;
+        if (r->seen.len != nbytes) {
+            fprintf(stderr, "report of consumer %d: bitmap of %zu bytes\n", (int)r->consumer,
+                    r->seen.len);
+            return 1;
+        }
         for (long s = 0; s < messages; s++)
-            if (b[s / 8] & (1u << (s % 8)))
+            if (r->seen.data[s / 8] & (1u << (s % 8)))
                 count[s]++;
-        if (head.id >= 0 && head.id < consumers)
-            per[head.id] = (long)head.got;
-        received += (long)head.got;
-        bad += (long)head.bad;
-        tr_msg_close(&head_msg);
-        tr_msg_close(&bits);
+        if (r->consumer >= 0 && r->consumer < consumers)
+            per[r->consumer] = (long)r->got;
+        received += (long)r->got;
+        bad += (long)r->bad;
+        tr_typed_release(&t);
     }
+    tr_registry_destroy(&types);
     tr_msg end;
     if ((rc = tr_queue_get(results, &end, TR_FOREVER)) != TR_ECLOSED) {
         fprintf(stderr, "results: expected the end of stream, got %s\n", tr_strerror(rc));
@@ -208,7 +218,7 @@ int main(int argc, char **argv)
             distinct++;
     }
     /* received counts every delivery; distinct counts sequence numbers. */
-    long duplicates = received - bad - distinct;
+    long duplicates = received - distinct;
     int failed = 0;
     for (long i = 0; i < consumers; i++) {
         tr_actor_join(actors[i], TR_FOREVER);

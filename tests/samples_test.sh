@@ -4,6 +4,7 @@
 set -u
 pc=$1
 pp=$2
+dp=$3
 passed=0
 failed=0
 
@@ -33,6 +34,13 @@ rc=$?
 check "pipe_pingpong exits 0" "$rc" '^0$'
 check "pipe_pingpong reports" "$(printf '%s\n' "$out" | tail -n 1)" \
     '^\{"rounds":2000,"size":64,"p50_us":[0-9.]+,"p99_us":[0-9.]+\}$'
+
+# A behaviour dispatching on two types; one invalid message refused.
+out=$("$dp" --adds 500 2>&1)
+rc=$?
+check "dispatch exits 0" "$rc" '^0$'
+check "dispatch totals" "$out" 'total 125250 \(expected 125250\), 501 messages decoded, 1 refused'
+check "dispatch logs the refusal" "$out" 'TR-CODEC-REJECT .*wrong number of frames'
 
 # Bad arguments are refused with a usage line, not a crash.
 "$pc" --consumers 0 >/dev/null 2>&1
