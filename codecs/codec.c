@@ -137,7 +137,7 @@ static int s_recv(void *from, s_recv_fn recv, const char *where, void (*count)(v
     if (rc == TR_OK) {
         tr__registry_decoded(r);
     } else {
-        tr__registry_refused(r, rc, where, n + extra, frames, sizes);
+        tr__registry_refused(r, rc, where, n + extra, n, frames, sizes);
         if (count != NULL)
             count(from);
     }

@@ -29,9 +29,10 @@ int tr__envelope_parse(const void *frame, size_t size, tr__envelope_view *out);
 /* registry.c */
 uint64_t tr__codec_next_id(void);
 const ProtobufCAllocator *tr__registry_allocator(const tr_registry *r);
-/* Counts, logs and (if r keeps them) stores a refused message; `where`
- * names the mailbox for the log line. */
-void tr__registry_refused(tr_registry *r, int reason, const char *where, int nframes,
+/* Counts, logs and (if r keeps them) stores a refused message of nframes
+ * frames, of which the first nkept are in frames/sizes; `where` names the
+ * mailbox for the log line. */
+void tr__registry_refused(tr_registry *r, int reason, const char *where, int nframes, int nkept,
                           const void *const *frames, const size_t *sizes);
 void tr__registry_decoded(tr_registry *r);
 

@@ -186,8 +186,8 @@ void tr__registry_decoded(tr_registry *r)
     r->stats.decoded++;
 }
 
-static void s_keep(tr_registry *r, int reason, int nframes, const void *const *frames,
-                   const size_t *sizes)
+static void s_keep(tr_registry *r, int reason, int nframes, int nkept,
+                   const void *const *frames, const size_t *sizes)
 {
     if (r->keep == 0)
         return;
@@ -202,7 +202,7 @@ static void s_keep(tr_registry *r, int reason, int nframes, const void *const *f
     s_letter_free(l);
     l->pub.reason = reason;
     l->pub.nframes = nframes;
-    for (int k = 0; k < nframes && k < TR_DEAD_FRAMES; k++) {
+    for (int k = 0; k < nkept && k < TR_DEAD_FRAMES; k++) {
         /* One byte more, so that an empty frame still has a buffer. */
         l->data[k] = malloc(sizes[k] + 1);
         if (l->data[k] == NULL)
@@ -214,7 +214,7 @@ static void s_keep(tr_registry *r, int reason, int nframes, const void *const *f
     }
 }
 
-void tr__registry_refused(tr_registry *r, int reason, const char *where, int nframes,
+void tr__registry_refused(tr_registry *r, int reason, const char *where, int nframes, int nkept,
                           const void *const *frames, const size_t *sizes)
 {
     switch (reason) {
@@ -230,15 +230,15 @@ void tr__registry_refused(tr_registry *r, int reason, const char *where, int nfr
         /* Name the type when the envelope said one: it is what a reader
          * needs to find the sender. */
         tr__envelope_view v = {0};
-        if (nframes >= 1)
+        if (nkept >= 1)
             tr__envelope_parse(frames[0], sizes[0], &v);
         tr_log(TR_LOG_WARN, "TR-CODEC-REJECT",
                "%s: refused a message: %s (%d frames, %zu bytes first, type \"%.*s\")%s", where,
-               tr_strerror(reason), nframes, nframes >= 1 ? sizes[0] : 0,
+               tr_strerror(reason), nframes, nkept >= 1 ? sizes[0] : 0,
                (int)(v.type_len > 80 ? 80 : v.type_len), v.type ? v.type : "",
                r->refused == TR_LOG_FIRST ? "; further refusals logged one in 1000" : "");
     }
-    s_keep(r, reason, nframes, frames, sizes);
+    s_keep(r, reason, nframes, nkept, frames, sizes);
 }
 
 int tr_registry_dispatch(tr_registry *r, void *state, const tr_typed *t)
@@ -291,13 +291,13 @@ int tr_registry_feed(tr_registry *r, void *state, tr_msg *frame)
             frames[0] = data;
             sizes[0] = size;
         }
-        tr__registry_refused(r, TR_EFRAMES, tr_self_name(), n, frames, sizes);
+        tr__registry_refused(r, TR_EFRAMES, tr_self_name(), n, n == 1 ? 1 : 2, frames, sizes);
         return TR_CONTINUE;
     }
     tr_typed t;
     int rc = tr_codec_decode(r, r->feed_hdr, r->feed_hlen, data, size, &t);
     if (rc != TR_OK) {
-        tr__registry_refused(r, rc, tr_self_name(), 2, frames, sizes);
+        tr__registry_refused(r, rc, tr_self_name(), 2, 2, frames, sizes);
         return TR_CONTINUE;
     }
     r->stats.decoded++;
