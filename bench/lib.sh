@@ -12,6 +12,7 @@
 #                      names a variant is tagged with its round and pinning
 #                      ("none" or "cpu0") and appended to $tmp/raw.jsonl
 #                      (and echoed to stderr) for the driver to summarise.
+#                      Without a bench/NAME.py, only the C program runs.
 
 python=/usr/bin/python3
 
@@ -38,6 +39,8 @@ bench_tag() {
 bench_rounds() {
     local rounds=$1 r k step pin
     local steps=(none:c none:py cpu0:c cpu0:py)
+    # A benchmark without a Python counterpart runs the C program alone.
+    [ -e "bench/$bench_name.py" ] || steps=(none:c cpu0:c)
     for ((r = 0; r < rounds; r++)); do
         for ((k = 0; k < ${#steps[@]}; k++)); do
             step=${steps[(r + k) % ${#steps[@]}]}

@@ -155,9 +155,13 @@ int tr_codec_encode(const ProtobufCMessage *msg, uint32_t flags, void *buf, size
     *hlen = 0;
     if (tr__envelope_size(tl, sl) > sizeof hdr || *plen > tr_sys_max_msg_size())
         return TR_ETOOBIG;
-    *hlen = tr__envelope_write(hdr, type, tl, tr__codec_next_id(), sender, sl, flags);
+    /* Sized with the longest id first: the id is drawn only when the
+     * message is written, and a later id can take one byte more, so a
+     * buffer sized from a failed call must fit whatever id comes next. */
+    *hlen = tr__envelope_write(hdr, type, tl, UINT64_MAX, sender, sl, flags);
     if (*hlen + *plen > cap)
         return TR_ETOOBIG;
+    *hlen = tr__envelope_write(hdr, type, tl, tr__codec_next_id(), sender, sl, flags);
     memcpy(buf, hdr, *hlen);
     protobuf_c_message_pack(msg, (uint8_t *)buf + *hlen);
     return TR_OK;
@@ -189,7 +193,8 @@ int tr_codec_decode(tr_registry *r, const void *hdr, size_t hlen, const void *pa
     out->env.version = v.version;
     out->env.type = d;
     out->env.id = v.id;
-    memcpy(out->env.sender, v.sender, v.sender_len);
+    if (v.sender_len > 0) /* an absent sender has no pointer to copy from */
+        memcpy(out->env.sender, v.sender, v.sender_len);
     out->env.sender[v.sender_len] = '\0';
     out->env.flags = v.flags;
     out->msg = m;

@@ -135,7 +135,8 @@ void tr_registry_stats_get(const tr_registry *r, tr_registry_stats *out);
 /* tr_codec_encode writes msg's envelope and payload into buf (capacity
  * cap): the envelope at buf, *hlen bytes, then the payload right after it,
  * *plen bytes. With cap too small, nothing is written and the sizes are
- * still set (so a caller may size a buffer: *hlen + *plen). flags go into
+ * still set, *hlen to the most the envelope can take, so that a buffer of
+ * *hlen + *plen bytes always fits the next call. flags go into
  * the envelope as they are. Errors: TR_EINVAL (NULL argument), TR_ETOOBIG
  * (cap too small, or the payload over tr_sys_max_msg_size). */
 int tr_codec_encode(const ProtobufCMessage *msg, uint32_t flags, void *buf, size_t cap,
