@@ -185,6 +185,44 @@ static void test_envelope_matches_protobuf(void **state)
     tr_registry_destroy(&r);
 }
 
+/* Regressions found by the fuzzer. An envelope without a sender is valid
+ * proto3 (an empty string is left out). */
+static void test_envelope_without_sender(void **state)
+{
+    (void)state;
+    Troupe__Envelope env;
+    troupe__envelope__init(&env);
+    env.version = 1;
+    env.type = (char *)"trtest.Pong";
+    env.id = 5;
+    unsigned char hdr[64];
+    size_t n = troupe__envelope__pack(&env, hdr);
+    tr_registry *r = s_registry();
+    tr_typed t;
+    assert_int_equal(tr_codec_decode(r, hdr, n, "", 0, &t), TR_OK);
+    assert_string_equal(t.env.sender, "");
+    tr_typed_release(&t);
+    tr_registry_destroy(&r);
+}
+
+/* A buffer sized by a failed call fits every later call, whatever id it
+ * draws (ids cross varint boundaries at 128 and 16384). */
+static void test_encode_sized_buffer_fits(void **state)
+{
+    (void)state;
+    Trtest__Pong pong;
+    trtest__pong__init(&pong);
+    pong.seq = 1;
+    size_t hlen, plen;
+    assert_int_equal(tr_codec_encode(&pong.base, 0, NULL, 0, &hlen, &plen), TR_ETOOBIG);
+    size_t cap = hlen + plen;
+    unsigned char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (int i = 0; i < 20000; i++)
+        assert_int_equal(tr_codec_encode(&pong.base, 0, buf, cap, &hlen, &plen), TR_OK);
+    free(buf);
+}
+
 /* ---- bad input ---------------------------------------------------------------------- */
 
 /* One bad message of each kind, each followed by a good Ping whose seq is
@@ -555,6 +593,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_round_trip),
         cmocka_unit_test(test_envelope_matches_protobuf),
+        cmocka_unit_test(test_envelope_without_sender),
+        cmocka_unit_test(test_encode_sized_buffer_fits),
         cmocka_unit_test(test_bad_input_is_refused_counted_and_kept),
         cmocka_unit_test(test_oversize_frames_are_refused),
         cmocka_unit_test(test_pipe_both_ways),

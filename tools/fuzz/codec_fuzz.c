@@ -20,9 +20,10 @@
  * A message that decodes must make sense (a registered type, a sender that
  * fits) and survive a round trip: encoded again with tr_codec_encode it
  * decodes to the same type and flags, and its payload packs to the same
- * bytes both times. Anything else aborts, which libFuzzer reports as a
- * crash. Every run frees what it made; the registry is made once and stays
- * reachable, so LeakSanitizer checks each run on its own.
+ * bytes both times (but see s_has_field_0). Anything else aborts, which
+ * libFuzzer reports as a crash. Every run frees what it made; the registry
+ * is made once and stays reachable, so LeakSanitizer checks each run on its
+ * own.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -96,6 +97,21 @@ static uint8_t *s_pack(const ProtobufCMessage *m, size_t *len)
     return b;
 }
 
+/* protobuf-c 1.4.1 refuses field number 0 when its key takes one byte, but
+ * keeps it as an unknown field when the key is padded to two bytes or more
+ * ("80 00" for "00"), and packs it back in one byte, which it then refuses:
+ * such a message decodes once and not after a round trip (seeds
+ * ping-payload-field-0 and repack-refused). That is the library's, not
+ * troupe's; those messages skip the round trip. Ping and Pong have no
+ * submessages, so the top level is enough. */
+static bool s_has_field_0(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return true;
+    return false;
+}
+
 /* A decoded message: sane, and the same after encoding and decoding again. */
 static void s_check_decoded(const tr_typed *t)
 {
@@ -113,18 +129,13 @@ static void s_check_decoded(const tr_typed *t)
     uint8_t *buf = malloc(hlen + plen + 1);
     S_CHECK(buf != NULL);
     S_CHECK(tr_codec_encode(t->msg, t->env.flags, buf, hlen + plen, &hlen, &plen) == TR_OK);
-
-    tr_typed again;
-    int again_rc = tr_codec_decode(s_registry, buf, hlen, buf + hlen, plen, &again);
-    if (again_rc == TR_EDECODE) {
-        /* protobuf-c 1.4.1 can pack a message it decoded into bytes it
-         * then refuses (seed corpus/codec/repack-refused; the cause in
-         * protobuf-c is not pinned down yet). The receiver refuses them
-         * cleanly, which is what troupe promises; the round trip stops. */
+    if (s_has_field_0(t->msg)) {
         free(buf);
         return;
     }
-    S_CHECK(again_rc == TR_OK);
+
+    tr_typed again;
+    S_CHECK(tr_codec_decode(s_registry, buf, hlen, buf + hlen, plen, &again) == TR_OK);
     S_CHECK(again.env.type == t->env.type && again.env.flags == t->env.flags);
     S_CHECK(strcmp(again.env.sender, tr_self_name()) == 0);
 

@@ -166,6 +166,12 @@ int main(int argc, char **argv)
     s_varint(&b, 123456789);
     s_write("ping-payload-unknown-field", FEED_2, &hdr, b.b, b.n);
 
+    /* Field number 0 with its key padded to two bytes, which protobuf-c
+     * 1.4.1 keeps as an unknown field (codec_fuzz.c, s_has_field_0). */
+    b = payload;
+    s_bytes(&b, "\x80\x00\x00", 3);
+    s_write("ping-payload-field-0", FEED_2, &hdr, b.b, b.n);
+
     /* numbers (4) not packed: each element with its own key. */
     b.n = 0;
     for (int i = 0; i < 3; i++) {

@@ -7,7 +7,9 @@
 #   tools/fuzz/run.sh -r FILE...     run the target once on each FILE, e.g. a
 #                                    crash file to reproduce or a fixed one
 #   tools/fuzz/run.sh -c             regenerate the seed corpus
-#                                    tools/fuzz/corpus/codec/ (make_corpus.c)
+#                                    tools/fuzz/corpus/codec/ (make_corpus.c;
+#                                    files it does not make, such as
+#                                    regression seeds, stay)
 #
 # It builds outside Bazel (Bazel 4.2.3 has no libFuzzer toolchain here), in a
 # temporary directory: protoc-c generates codecs/codec_test.pb-c.{c,h}, and
@@ -32,7 +34,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
