@@ -20,7 +20,8 @@ typedef struct tr__envelope_view {
 } tr__envelope_view;
 
 /* envelope.c */
-size_t tr__envelope_size(size_t type_len, size_t sender_len);
+/* The envelope's exact size for these fields. */
+size_t tr__envelope_size(size_t type_len, size_t sender_len, uint64_t id, uint32_t flags);
 size_t tr__envelope_write(unsigned char *out, const char *type, size_t type_len, uint64_t id,
                           const char *sender, size_t sender_len, uint32_t flags);
 /* TR_OK, or TR_EVERSION for anything that is not a version-1 envelope. */

@@ -35,11 +35,21 @@ static size_t s_put_varint(unsigned char *out, uint64_t v)
     return n;
 }
 
-size_t tr__envelope_size(size_t type_len, size_t sender_len)
+static size_t s_varint_len(uint64_t v)
 {
-    /* version (2) + type (1 + len varint + type) + id (1 + up to 10) +
-     * sender + flags (1 + up to 5): an upper bound. */
-    return 2 + 1 + 10 + type_len + 11 + 1 + 10 + sender_len + 6;
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t tr__envelope_size(size_t type_len, size_t sender_len, uint64_t id, uint32_t flags)
+{
+    return 2 + 1 + s_varint_len(type_len) + type_len + 1 + s_varint_len(id) +
+           (sender_len > 0 ? 1 + s_varint_len(sender_len) + sender_len : 0) +
+           (flags != 0 ? 1 + s_varint_len(flags) : 0);
 }
 
 size_t tr__envelope_write(unsigned char *out, const char *type, size_t type_len, uint64_t id,
@@ -151,18 +161,13 @@ int tr_codec_encode(const ProtobufCMessage *msg, uint32_t flags, void *buf, size
     if (sl > TR_CODEC_SENDER_MAX)
         sl = 0; /* names are at most 64 bytes; an envelope carries 63 */
     *plen = protobuf_c_message_get_packed_size(msg);
-    unsigned char hdr[512];
-    *hlen = 0;
-    if (tr__envelope_size(tl, sl) > sizeof hdr || *plen > tr_sys_max_msg_size())
+    /* Sized with the longest id: the id is drawn only when the message is
+     * written, and a later id can take a byte more, so a buffer sized from
+     * a failed call must fit whatever id comes next. */
+    *hlen = tr__envelope_size(tl, sl, UINT64_MAX, flags);
+    if (*plen > tr_sys_max_msg_size() || *hlen + *plen > cap)
         return TR_ETOOBIG;
-    /* Sized with the longest id first: the id is drawn only when the
-     * message is written, and a later id can take one byte more, so a
-     * buffer sized from a failed call must fit whatever id comes next. */
-    *hlen = tr__envelope_write(hdr, type, tl, UINT64_MAX, sender, sl, flags);
-    if (*hlen + *plen > cap)
-        return TR_ETOOBIG;
-    *hlen = tr__envelope_write(hdr, type, tl, tr__codec_next_id(), sender, sl, flags);
-    memcpy(buf, hdr, *hlen);
+    *hlen = tr__envelope_write(buf, type, tl, tr__codec_next_id(), sender, sl, flags);
     protobuf_c_message_pack(msg, (uint8_t *)buf + *hlen);
     return TR_OK;
 }

@@ -299,36 +299,6 @@ static int s_send(tr__producer *p, tr__peer *peer, tr__entry *e)
     return 0;
 }
 
-/* Sends e to the next consumer with credit that holds fewer than `below`
- * messages. 0: sent; 1: nobody can take it now; -1: error. A consumer whose pipe is full keeps its credit and is
- * passed over this time (its pipe drains as it reads). */
-static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e, int below)
-{
-    int tried = 0;
-    while (tried < p->npeers) {
-        int i = (p->rr + tried) % p->npeers;
-        tr__peer *peer = &p->peers[i];
-        if (peer->credit <= 0 || peer->eos_sent || peer->inflight >= below) {
-            tried++;
-            continue;
-        }
-        int r = s_send(p, peer, e);
-        if (r == 0) {
-            peer->credit--;
-            peer->inflight++;
-            p->inflight++;
-            p->rr = i + 1;
-            return 0;
-        }
-        if (r < 0)
-            return -1;
-        if (r == 1)
-            s_peer_gone(q, p, peer); /* the last peer moved into slot i */
-        else
-            tried++;
-    }
-    return 1;
-}
 
 /* How many waiting messages, from the head of the ring, go into one BATCH
  * frame for peer: no more than its credit, the frame at most TR_BATCH_BYTES
@@ -402,10 +372,12 @@ static int s_send_batch(tr__producer *p, tr__peer *peer, size_t n, size_t bytes)
     return 0;
 }
 
-/* Sends waiting messages to the next consumer with credit that holds fewer
- * than `below` messages: as many as its credit allows in one BATCH frame, or
- * the head message alone. 0: sent; 1: nobody can take any now; -1: error. */
-static int s_deliver_ring(tr_queue *q, tr__producer *p, int below)
+/* Sends to the next consumer with credit that holds fewer than `below`
+ * messages: e alone, or (e NULL) what waits in the ring, as many as its
+ * credit allows in one BATCH frame, or the head message alone. 0: sent;
+ * 1: nobody can take it now; -1: error. A consumer whose pipe is full keeps
+ * its credit and is passed over this time (its pipe drains as it reads). */
+static int s_deliver(tr_queue *q, tr__producer *p, tr__entry *e, int below)
 {
     int tried = 0;
     while (tried < p->npeers) {
@@ -415,9 +387,11 @@ static int s_deliver_ring(tr_queue *q, tr__producer *p, int below)
             tried++;
             continue;
         }
-        size_t bytes, n = s_batch_count(p, peer, &bytes);
+        size_t bytes, n = 1;
         int r;
-        if (n >= 2) {
+        if (e != NULL) {
+            r = s_send(p, peer, e);
+        } else if ((n = s_batch_count(p, peer, &bytes)) >= 2) {
             r = s_send_batch(p, peer, n, bytes);
         } else {
             n = 1;
@@ -467,7 +441,7 @@ static int s_pump(tr_queue *q, tr__producer *p, bool control, int below)
     if (control)
         s_control(q, p);
     while (p->count > 0) {
-        int r = s_deliver_ring(q, p, below);
+        int r = s_deliver(q, p, NULL, below);
         if (r != 0)
             return r < 0 ? TR_ESYSTEM : TR_OK;
     }

@@ -122,13 +122,7 @@ static int s_producer(void *arg)
 
 static void s_join_ok(tr_actor **a)
 {
-    if (tr_actor_join(*a, LONG_MS) != TR_OK)
-        fail_msg("%s did not exit", tr_actor_name(*a));
-    int code = -1;
-    assert_int_equal(tr_actor_exitcode(*a, &code), TR_OK);
-    if (code != 0)
-        fail_msg("%s exited with %d", tr_actor_name(*a), code);
-    tr_actor_destroy(a);
+    trt_join_ok(a, LONG_MS);
 }
 
 /* ---- result codes ------------------------------------------------------------ */

@@ -1,6 +1,8 @@
 /* testutil.c: see testutil.h. */
 #include "core/testutil.h"
 
+#include "troupe/troupe.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -133,6 +135,17 @@ void trt_assert_no_children(void)
     int n = trt_children(getpid(), &zombies);
     assert_int_equal(zombies, 0);
     assert_int_equal(n, 0);
+}
+
+void trt_join_ok(tr_actor **a, int timeout_ms)
+{
+    if (tr_actor_join(*a, timeout_ms) != TR_OK)
+        fail_msg("%s did not exit", tr_actor_name(*a));
+    int code = -1;
+    assert_int_equal(tr_actor_exitcode(*a, &code), TR_OK);
+    if (code != 0)
+        fail_msg("%s exited with %d", tr_actor_name(*a), code);
+    tr_actor_destroy(a);
 }
 
 static char s_base[64];

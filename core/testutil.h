@@ -38,6 +38,11 @@ int trt_reap_orphans(void);
  * that forks ends with it. */
 void trt_assert_no_children(void);
 
+/* Joins actor *a (waiting at most timeout_ms), fails the test unless it
+ * exited with 0, and destroys the handle. */
+struct tr_actor;
+void trt_join_ok(struct tr_actor **a, int timeout_ms);
+
 /* Gives the suite its own run-directory base (/tmp/trt-XXXXXX) so parallel
  * test binaries never see each other, and removes it at exit. Call first in
  * main. */
