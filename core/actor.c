@@ -32,8 +32,13 @@
 #include "troupe/error.h"
 #include "troupe/sys.h"
 
-/* How often a sender's socket retries an actor's address that is not bound
- * yet (an actor binds on its first receive). */
+/* How soon a sender's socket retries an actor's address that is not bound
+ * (an actor binds on its first receive, or is being restarted): first after
+ * TR_RECONNECT_MIN_MS (ZeroMQ's smallest interval), then doubling up to
+ * TR_RECONNECT_MS, so that a restarted actor is reached within a
+ * millisecond or two, and an address nobody binds costs at most one connect
+ * attempt per TR_RECONNECT_MS. */
+#define TR_RECONNECT_MIN_MS 1
 #define TR_RECONNECT_MS 10
 
 /* How long the orderly exit gives a daemon child after SIGTERM before it
@@ -49,6 +54,7 @@ struct tr_actor {
     int flags;      /* TR_SPAWN_* */
     int exitcode;   /* valid once pidfd == -1 */
     bool detached;  /* its handle was destroyed while it ran */
+    bool is_ref;    /* made by tr_actor_lookup: for sending only */
     void *outbox;   /* PUSH connected to address, made on first send */
     pid_t outbox_pid;
     struct tr_actor *next, *prev; /* registry of this process's children */
@@ -288,6 +294,7 @@ typedef struct {
     void *arg;
     const tr_spawn_opts *opts;
     int flags;
+    int (*init)(void *arg); /* tr__actor_spawn_ex: runs before ready */
     pid_t parent;
     int fd; /* write end of the status pipe */
 } s_spawn;
@@ -304,7 +311,7 @@ static _Noreturn void s_child_main(const s_spawn *sp)
     snprintf(s_self.name, sizeof s_self.name, "%s", sp->name);
     snprintf(s_self.address, sizeof s_self.address, "%s", sp->address);
 
-    if (sp->flags & TR_SPAWN_DAEMON) {
+    if (sp->flags & (TR_SPAWN_DAEMON | TR__SPAWN_LINKED)) {
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         /* The parent may have died before prctl: then nobody would send it. */
         if (getppid() != sp->parent)
@@ -342,7 +349,8 @@ static _Noreturn void s_child_main(const s_spawn *sp)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
-    sigprocmask(sp->b != NULL ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+    bool own_loop = sp->b != NULL || sp->init != NULL;
+    sigprocmask(own_loop ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
     if (sp->b != NULL) {
         sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
         if (sigfd < 0)
@@ -358,6 +366,11 @@ static _Noreturn void s_child_main(const s_spawn *sp)
             tr_log(TR_LOG_WARN, "TR-INIT-FAIL", "init returned %d", irc);
             s_child_fail(fd, TR_ESPAWN, 0, (irc & 0xff) ? irc : 1);
         }
+    }
+    if (sp->init != NULL) {
+        int irc = sp->init(sp->arg);
+        if (irc != 0)
+            s_child_fail(fd, TR_ESPAWN, 0, (irc & 0xff) ? irc : 1);
     }
     s_status ok = {TR_OK, 0};
     if (write(fd, &ok, sizeof ok) != (ssize_t)sizeof ok)
@@ -484,6 +497,19 @@ int tr_actor_spawn_behaviour(tr_actor **out, const char *name, const tr_behaviou
     return s_spawn_common(out, &sp);
 }
 
+int tr__actor_spawn_ex(tr_actor **out, const char *name, int (*init)(void *arg),
+                       tr_actor_fn fn, void *arg, const tr_spawn_opts *opts, int flags)
+{
+    if (fn == NULL) {
+        if (out != NULL)
+            *out = NULL;
+        return TR_EINVAL;
+    }
+    s_spawn sp = {.name = name, .fn = fn, .init = init, .arg = arg, .opts = opts,
+                  .flags = flags};
+    return s_spawn_common(out, &sp);
+}
+
 void tr_actor_destroy(tr_actor **ap)
 {
     if (ap == NULL || *ap == NULL)
@@ -512,6 +538,30 @@ void tr_actor_destroy(tr_actor **ap)
     s_free(a);
 }
 
+int tr_actor_lookup(tr_actor **out, const char *name)
+{
+    if (out == NULL)
+        return TR_EINVAL;
+    *out = NULL;
+    if (!tr_name_valid(name))
+        return TR_EINVAL;
+    tr_actor *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return TR_ENOMEM;
+    snprintf(a->name, sizeof a->name, "%s", name);
+    int rc = tr_sys_address(name, a->address, sizeof a->address);
+    if (rc != TR_OK) {
+        free(a);
+        return rc;
+    }
+    /* Not a child of anybody here: owner 0 keeps the exit hook away and
+     * makes destroy only free it; is_ref refuses join, signal, exitcode. */
+    a->pidfd = -1;
+    a->is_ref = true;
+    *out = a;
+    return TR_OK;
+}
+
 pid_t tr_actor_pid(const tr_actor *a) { return a ? a->pid : -1; }
 const char *tr_actor_name(const tr_actor *a) { return a ? a->name : NULL; }
 const char *tr_actor_address(const tr_actor *a) { return a ? a->address : NULL; }
@@ -532,6 +582,8 @@ int tr_actor_join(tr_actor *a, int timeout_ms)
 {
     if (a == NULL)
         return TR_EINVAL;
+    if (a->is_ref)
+        return TR_ESTATE;
     if (a->pidfd < 0)
         return TR_OK;
     if (a->owner != getpid())
@@ -548,6 +600,8 @@ int tr_actor_exitcode(tr_actor *a, int *code)
 {
     if (a == NULL || code == NULL)
         return TR_EINVAL;
+    if (a->is_ref)
+        return TR_ESTATE;
     if (a->pidfd >= 0) {
         if (a->owner != getpid())
             return TR_ESTATE;
@@ -591,8 +645,9 @@ static int s_outbox(tr_actor *a)
         a->outbox = tr__sys_socket(ZMQ_PUSH);
         if (a->outbox == NULL)
             return TR_ESYSTEM;
-        int ivl = TR_RECONNECT_MS;
+        int ivl = TR_RECONNECT_MIN_MS, ivl_max = TR_RECONNECT_MS;
         zmq_setsockopt(a->outbox, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+        zmq_setsockopt(a->outbox, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
         if (zmq_connect(a->outbox, a->address) != 0) {
             int e = errno;
             tr__sys_close(&a->outbox);

@@ -125,6 +125,24 @@ int tr__sock_wait(void *sock, short events, long long deadline_ms);
  * top show it. argv's memory is never written. */
 void tr__proctitle_set(const char *title);
 
+/* ---- actor.c ---------------------------------------------------------------- */
+
+/* A spawn flag for troupe's own layers: the child gets PR_SET_PDEATHSIG as a
+ * daemon does, without a daemon's exit semantics. Supervised children carry
+ * it, so that a tree dies with its root even when the root is SIGKILLed. */
+#define TR__SPAWN_LINKED (1 << 15)
+
+/* tr__actor_spawn_ex spawns fn(arg) as tr_actor_spawn does, with flags in
+ * place of opts->flags, and runs init(arg) in the child before it reports
+ * ready: a non-zero return fails the spawn (TR_ESPAWN) and ends the child
+ * with that code. With init, SIGTERM stays blocked in the child (it is
+ * expected to read it from a signalfd in its own loop). */
+struct tr_actor;
+struct tr_spawn_opts;
+int tr__actor_spawn_ex(struct tr_actor **out, const char *name, int (*init)(void *arg),
+                       int (*fn)(void *arg), void *arg, const struct tr_spawn_opts *opts,
+                       int flags);
+
 /* ---- behaviour.c ---------------------------------------------------------- */
 
 /* Runs behaviour b's loop on the bound mailbox socket until handle asks to

@@ -452,6 +452,12 @@ out:
     return rc;
 }
 
+const char *tr_sys_run_base(void)
+{
+    s_settings();
+    return s_sys.base;
+}
+
 const char *tr_sys_run_dir(void)
 {
     return tr_sys_init() == TR_OK ? s_sys.run_dir : NULL;

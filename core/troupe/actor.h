@@ -110,6 +110,17 @@ int tr_actor_spawn(tr_actor **out, const char *name, tr_actor_fn fn, void *arg,
 int tr_actor_spawn_behaviour(tr_actor **out, const char *name, const tr_behaviour *b,
                              void *arg, const tr_spawn_opts *opts);
 
+/* tr_actor_lookup makes a handle to the actor named name in this system,
+ * for sending only: the role of a registered name in Erlang. It is how a
+ * process that did not spawn an actor (a sibling under a supervisor, a
+ * client) reaches it, and it keeps working across restarts, since a
+ * restarted actor keeps its address. Nothing is checked about the actor:
+ * what is sent waits in this process until an actor of that name binds its
+ * mailbox. tr_actor_pid gives 0; join, signal and exitcode give TR_ESTATE;
+ * tr_actor_destroy frees it. Errors: TR_EINVAL (NULL out, invalid name),
+ * TR_ENOMEM, the errors of tr_sys_init. */
+int tr_actor_lookup(tr_actor **out, const char *name);
+
 /* tr_actor_destroy frees the handle and sets *a to NULL; NULL is fine. If the
  * child is still running, a daemon child is killed and reaped at once; a
  * non-daemon child is left running, reaped whenever troupe next looks

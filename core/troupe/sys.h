@@ -39,6 +39,12 @@ int tr_sys_init(void);
  * or NULL when it cannot be made. The string is owned by troupe. */
 const char *tr_sys_run_dir(void);
 
+/* tr_sys_run_base returns the directory under which systems make their run
+ * directories ("<base>/<pid>-XXXXXX"), without making anything: what a tool
+ * such as `troupe status` scans to find the running systems. The string is
+ * owned by troupe. Never fails. */
+const char *tr_sys_run_base(void);
+
 /* tr_sys_address writes the ipc:// address that troupe derives from name
  * (an actor's mailbox, a queue) into buf. Errors: TR_EINVAL for an invalid
  * name (see tr_name_valid) or a buffer that is too small; the errors of
