@@ -45,7 +45,11 @@ import collections, json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 by = collections.defaultdict(dict)  # (pin, variant) -> {round: msgs/s}
 size = {}
+floor = collections.defaultdict(list)  # pin -> protobuf_c_only rows
 for row in rows:
+    if row["variant"] == "protobuf_c_only":
+        floor[row["pin"]].append(row)
+        continue
     by[(row["pin"], row["variant"])][row["round"]] = row["msgs_per_s"]
     size[row["variant"]] = (row["envelope_bytes"], row["payload_bytes"])
 
@@ -71,4 +75,10 @@ for pin, label in (("none", "unpinned"), ("cpu0", "pinned (taskset -c 0)")):
         verdict = "" if target is None else \
             f"  target >= {target:g}: {'met' if med >= target else 'NOT met'}"
         print(f"  {a + ' / ' + b:<13} {med:5.2f} (runs {min(per):.2f} to {max(per):.2f}){verdict}")
+    if floor[pin]:
+        f = floor[pin]
+        med = lambda k: statistics.median(r[k] for r in f if k in r)
+        print(f"  protobuf-c alone: pack {med('pack_ns'):.0f} ns + unpack {med('unpack_ns'):.0f} ns"
+              f" per message; best typed / raw on one CPU: "
+              f"{med('best_ratio_to_raw_one_cpu'):.2f}")
 EOF
