@@ -268,6 +268,7 @@ static tr_sup_status *s_status_copy(const Troupe__SupStatus *in)
     st->strategy = in->strategy;
     st->restarts = in->restarts;
     st->uptime_ms = in->uptime_ms;
+    st->bad_requests = in->bad_requests;
     st->nchildren = in->n_children;
     for (size_t i = 0; i < in->n_children; i++) {
         const Troupe__ChildStatus *c = in->children[i];

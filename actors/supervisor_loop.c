@@ -77,6 +77,7 @@ static struct {
     long long *history; /* times of the last intensity + 1 restarts, a ring */
     size_t nhistory, hpos;
     unsigned restarts;
+    uint64_t bad_requests;
     long long started_ms;
     bool shutting_down;
     int exit_code; /* 0: by SIGTERM; else TR_SUP_EXIT_GAVE_UP */
@@ -403,6 +404,7 @@ static void s_status(void)
     st.strategy = S.spec->strategy;
     st.restarts = S.restarts;
     st.uptime_ms = now - S.started_ms;
+    st.bad_requests = S.bad_requests;
     Troupe__ChildStatus *cs = calloc(S.n ? S.n : 1, sizeof *cs);
     Troupe__ChildStatus **ptrs = calloc(S.n ? S.n : 1, sizeof *ptrs);
     if (cs == NULL || ptrs == NULL) {
@@ -510,13 +512,28 @@ static void s_request(void)
         zmq_msg_close(&m);
         return;
     }
+    /* One frame per request; the frames of a longer message are read and
+     * dropped, so that the next request starts clean. */
+    bool extra = false;
+    while (zmq_msg_more(&m)) {
+        extra = true;
+        zmq_msg_close(&m);
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, S.ctl, 0) < 0)
+            break;
+    }
     Troupe__SupRequest *req =
-        troupe__sup_request__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+        extra ? NULL : troupe__sup_request__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
     zmq_msg_close(&m);
     /* A REP socket must answer before it reads again: every path replies,
      * except a stop_child, which replies once the child is down. */
     if (req == NULL) {
-        tr_log(TR_LOG_WARN, "TR-SUP-CONTROL", "undecodable control request");
+        /* Counted always, logged for the first 20 and then every 1000th: a
+         * peer that floods garbage cannot flood the log. */
+        if (++S.bad_requests <= 20 || S.bad_requests % 1000 == 0)
+            tr_log(TR_LOG_WARN, "TR-SUP-CONTROL",
+                   "refused an undecodable control request (%llu so far)",
+                   (unsigned long long)S.bad_requests);
         s_reply(TR_EPROTO, NULL);
         return;
     }

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "core/testutil.h"
 #include "troupe/supervisor.h"
 #include "troupe/troupe.h"
@@ -650,6 +652,25 @@ static void test_status_shows_the_true_tree(void **state)
     assert_true(st->children[0].has_exited);
     assert_int_equal(st->children[0].last_exit, -SIGKILL);
     assert_int_equal(st->restarts, 1);
+    tr_sup_status_destroy(&st);
+
+    /* Garbage on the control socket is refused, counted, and the next
+     * good request is answered. */
+    void *ctx = zmq_ctx_new();
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    char address[256];
+    snprintf(address, sizeof address, "ipc://%s/.c/top", tr_sys_run_dir());
+    assert_int_equal(zmq_connect(req, address), 0);
+    char reply[64];
+    assert_int_equal(zmq_send(req, "\xff\xff\xff", 3, 0), 3);
+    assert_true(zmq_recv(req, reply, sizeof reply, 0) > 0); /* rc = TR_EPROTO */
+    assert_int_equal(zmq_send(req, "\x08\x01", 2, ZMQ_SNDMORE), 2); /* two frames */
+    assert_int_equal(zmq_send(req, "\x08\x01", 2, 0), 2);
+    assert_true(zmq_recv(req, reply, sizeof reply, 0) > 0);
+    zmq_close(req);
+    zmq_ctx_term(ctx);
+    assert_int_equal(tr_supervisor_status(NULL, "top", &st, LONG_MS), TR_OK);
+    assert_int_equal(st->bad_requests, 2);
     tr_sup_status_destroy(&st);
 
     assert_int_equal(tr_supervisor_status(NULL, "nobody", &st, LONG_MS), TR_ECLOSED);

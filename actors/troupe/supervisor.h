@@ -202,6 +202,7 @@ typedef struct tr_sup_status {
     int strategy;
     unsigned restarts; /* restarts this supervisor has made */
     int64_t uptime_ms;
+    uint64_t bad_requests; /* control requests it refused (undecodable) */
     size_t nchildren;
     tr_child_status *children;
 } tr_sup_status;
