@@ -285,6 +285,7 @@ static tr_sup_status *s_status_copy(const Troupe__SupStatus *in)
         o->uptime_ms = c->uptime_ms;
         o->has_exited = c->has_exited;
         o->last_exit = c->last_exit;
+        o->start_failed = c->start_failed;
     }
     return st;
 }

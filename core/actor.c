@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -396,6 +397,16 @@ static int s_spawn_common(tr_actor **out, s_spawn *sp)
         return rc;
     s_reap_detached();
     tr__sys_add_exit_hook(TR__EXIT_CHILDREN, s_exit_hook);
+    /* A child's first ZeroMQ socket makes glibc look up the "tcp" protocol
+     * through NSS: it parses nsswitch.conf and probes ~80 paths for
+     * libnss_db before reading /etc/protocols, 100 to 200 us per child.
+     * Done once here, before the first fork, every child inherits the
+     * result (a process that has a ZeroMQ context has done it already). */
+    static bool nss_warm;
+    if (!nss_warm) {
+        getprotobyname("tcp");
+        nss_warm = true;
+    }
 
     tr_actor *a = calloc(1, sizeof *a);
     if (a == NULL)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the samples with --json and checks what they report: every message
-# received exactly once, round trips measured. Prints "N passed, N failed".
+# received exactly once, round trips measured, crashes answered by restarts.
+# Prints "N passed, N failed".
 set -u
 pc=$1
 pp=$2
 dp=$3
+sw=$4
 passed=0
 failed=0
 
@@ -42,9 +44,29 @@ check "dispatch exits 0" "$rc" '^0$'
 check "dispatch totals" "$out" 'total 125250 \(expected 125250\), 501 messages decoded, 1 refused'
 check "dispatch logs the refusal" "$out" 'TR-CODEC-REJECT .*wrong number of frames'
 
+# Workers crash on purpose about every 100 ms: the crashes are counted by
+# the workers as they happen, the restarts read from both supervisors once
+# every crashed worker has been replaced, so each crash shows as a restart.
+out=$("$sw" --crash-every 100 --seconds 2 --json 2>&1)
+rc=$?
+last=$(printf '%s\n' "$out" | tail -n 1)
+check "supervised_workers exits 0" "$rc" '^0$'
+check "supervised_workers reports" "$last" \
+    '^\{"seconds":[0-9.]+,"jobs":[0-9]+,"crashes":[0-9]+,"restarts":[0-9]+,"workers":3\}$'
+if [[ $last =~ \"jobs\":([0-9]+),\"crashes\":([0-9]+),\"restarts\":([0-9]+) ]]; then
+    jobs=${BASH_REMATCH[1]} crashes=${BASH_REMATCH[2]} restarts=${BASH_REMATCH[3]}
+    check "supervised_workers crashed, restarted each, kept working" \
+        "$((crashes >= 1 && restarts >= crashes && jobs >= 1)): $last" '^1: '
+fi
+out=$("$sw" --seconds 1 --json 2>&1)
+check "supervised_workers without crashes: none counted, none restarted" \
+    "$(printf '%s\n' "$out" | tail -n 1)" '"crashes":0,"restarts":0,"workers":3\}$'
+
 # Bad arguments are refused with a usage line, not a crash.
 "$pc" --consumers 0 >/dev/null 2>&1
 check "producer_consumer refuses --consumers 0" "$?" '^2$'
+"$sw" --workers 0 >/dev/null 2>&1
+check "supervised_workers refuses --workers 0" "$?" '^2$'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -193,6 +193,8 @@ typedef struct tr_child_status {
     int64_t uptime_ms;    /* since its last start, while running; else 0 */
     bool has_exited;      /* last_exit is valid */
     int last_exit;        /* exit code, or minus the signal, of its last exit */
+    bool start_failed;    /* its last start failed (see the log for why); it
+                             then counts as a crash, and has_exited is false */
 } tr_child_status;
 
 /* tr_sup_status: a supervisor and its children, as answered by it. */
