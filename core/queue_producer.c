@@ -113,13 +113,8 @@ void tr__queue_producer_free(tr__producer *p)
     if (p == NULL)
         return;
     s_feeder_stop(p);
-    for (size_t i = 0; i < p->count; i++) {
-        tr__entry *e = &p->ring[(p->head + i) % p->cap];
-        zmq_msg_close(&e->first);
-        for (int k = 0; k < e->nrest; k++)
-            zmq_msg_close(&e->rest[k]);
-        free(e->rest);
-    }
+    for (size_t i = 0; i < p->count; i++)
+        s_entry_close(&p->ring[(p->head + i) % p->cap]);
     tr__sys_monitor_stop(p->router, &p->monitor);
     tr__sys_close(&p->router);
     if (p->lockfd >= 0)
@@ -224,10 +219,12 @@ static uint32_t s_u32(const unsigned char *b)
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-/* Reads every control message waiting: HELLO, CREDIT, ACK. */
-static void s_control(tr_queue *q, tr__producer *p)
+/* Reads every control message waiting: HELLO, CREDIT, ACK. Returns
+ * whether there was any. */
+static bool s_control(tr_queue *q, tr__producer *p)
 {
     p->puts_since_control = 0;
+    bool any = false;
     for (;;) {
         zmq_msg_t id, ctl;
         zmq_msg_init(&id);
@@ -235,8 +232,11 @@ static void s_control(tr_queue *q, tr__producer *p)
             zmq_msg_close(&id);
             if (errno == EINTR)
                 continue;
-            return;
+            /* Read dry: the next message to come in raises ZMQ_FD again. */
+            p->unread = false;
+            return any;
         }
+        any = true;
         zmq_msg_init(&ctl);
         int ok = zmq_msg_more(&id) && zmq_msg_recv(&ctl, p->router, ZMQ_DONTWAIT) >= 0;
         const unsigned char *b = zmq_msg_data(&ctl);
@@ -279,16 +279,49 @@ static void s_control(tr_queue *q, tr__producer *p)
     }
 }
 
-/* Sends the frames of e to peer. 0: sent (e's frames are consumed); 1: the
- * peer is gone; 2: its pipe is full; -1: error. */
+/* The first frame of e, its TR__F_DATA byte included, and its size. */
+static unsigned char *s_first_data(tr__entry *e)
+{
+    return e->ilen > 0 ? e->first.bytes : zmq_msg_data(&e->first.msg);
+}
+
+static size_t s_first_size(tr__entry *e)
+{
+    return e->ilen > 0 ? e->ilen : zmq_msg_size(&e->first.msg);
+}
+
+/* Sends the frames of e to peer. 0: sent (e's frames are consumed, e is
+ * left an empty ZeroMQ message); 1: the peer is gone; 2: its pipe is full;
+ * -1: error. */
 static int s_send(tr__producer *p, tr__peer *peer, tr__entry *e)
 {
-    if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return errno == EHOSTUNREACH ? 1 : errno == EAGAIN ? 2 : -1;
+    /* A first frame held in place travels in a ZeroMQ message of its own,
+     * made before the routing frame so that nothing can fail in between. */
+    zmq_msg_t own, *first = &e->first.msg;
+    p->unread = true; /* see s_settle */
+    if (e->ilen > 0) {
+        if (zmq_msg_init_size(&own, e->ilen) != 0)
+            return -1;
+        memcpy(zmq_msg_data(&own), e->first.bytes, e->ilen);
+        first = &own;
+    }
+    if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        int r = errno == EHOSTUNREACH ? 1 : errno == EAGAIN ? 2 : -1;
+        if (first == &own)
+            zmq_msg_close(&own);
+        return r;
+    }
     /* Once the routing frame is taken the pipe has room: credit never
      * exceeds the high-water mark. */
-    if (zmq_msg_send(&e->first, p->router, (e->nrest ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+    if (zmq_msg_send(first, p->router, (e->nrest ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+        if (first == &own)
+            zmq_msg_close(&own);
         return -1;
+    }
+    if (e->ilen > 0) {
+        e->ilen = 0;
+        zmq_msg_init(&e->first.msg);
+    }
     for (int k = 0; k < e->nrest; k++)
         if (zmq_msg_send(&e->rest[k], p->router,
                          (k + 1 < e->nrest ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
@@ -311,7 +344,7 @@ static size_t s_batch_count(const tr__producer *p, const tr__peer *peer, size_t 
     size_t n = 0, total = 1;
     while (n < p->count && n < (size_t)peer->credit) {
         tr__entry *e = &p->ring[(p->head + n) % p->cap];
-        size_t add = 4 + zmq_msg_size(&e->first) - 1;
+        size_t add = 4 + s_first_size(e) - 1;
         for (int k = 0; k < e->nrest; k++)
             add += 4 + zmq_msg_size(&e->rest[k]);
         if (total + add > limit)
@@ -348,12 +381,12 @@ static int s_send_batch(tr__producer *p, tr__peer *peer, size_t n, size_t bytes)
     *out++ = TR__F_BATCH;
     for (size_t k = 0; k < n; k++) {
         tr__entry *e = &p->ring[(p->head + k) % p->cap];
-        out = s_item(out, (unsigned char *)zmq_msg_data(&e->first) + 1,
-                     zmq_msg_size(&e->first) - 1, e->nrest > 0);
+        out = s_item(out, s_first_data(e) + 1, s_first_size(e) - 1, e->nrest > 0);
         for (int f = 0; f < e->nrest; f++)
             out = s_item(out, zmq_msg_data(&e->rest[f]), zmq_msg_size(&e->rest[f]),
                          f + 1 < e->nrest);
     }
+    p->unread = true; /* see s_settle */
     if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&batch);
         return errno == EHOSTUNREACH ? 1 : errno == EAGAIN ? 2 : -1;
@@ -448,6 +481,45 @@ static int s_pump(tr_queue *q, tr__producer *p, bool control, int below)
     return TR_OK;
 }
 
+/* The feeder sleeps on the router's ZMQ_FD, and ZeroMQ clears that when it
+ * handles the socket's pending commands, which a send from the program's
+ * thread does in passing (about once a millisecond). If a consumer's CREDIT
+ * had just come in, its notice is gone with it and the feeder sleeps
+ * through it: messages left waiting for that consumer would wait until the
+ * next put or close. So before the program's thread, having sent, leaves
+ * messages waiting, it reads the router dry itself, which re-arms ZMQ_FD,
+ * and delivers what that makes possible. */
+static int s_settle(tr_queue *q, tr__producer *p)
+{
+    while (p->count > 0 && p->unread) {
+        if (!s_control(q, p))
+            return TR_OK;
+        int rc = s_pump(q, p, false, s_below(q, p));
+        if (rc != TR_OK)
+            return rc;
+    }
+    return TR_OK;
+}
+
+/* Moves the message of `from` into `to` (not initialised); `from` is left
+ * an empty ZeroMQ message, which closing does nothing to. */
+static void s_entry_move(tr__entry *to, tr__entry *from)
+{
+    to->ilen = from->ilen;
+    if (from->ilen > 0) {
+        memcpy(to->first.bytes, from->first.bytes, from->ilen);
+        from->ilen = 0;
+        zmq_msg_init(&from->first.msg);
+    } else {
+        zmq_msg_init(&to->first.msg);
+        zmq_msg_move(&to->first.msg, &from->first.msg);
+    }
+    to->rest = from->rest;
+    to->nrest = from->nrest;
+    from->rest = NULL;
+    from->nrest = 0;
+}
+
 static int s_ring_push(tr_queue *q, tr__producer *p, tr__entry *e)
 {
     if (p->count == p->cap) {
@@ -457,32 +529,22 @@ static int s_ring_push(tr_queue *q, tr__producer *p, tr__entry *e)
         tr__entry *ring = malloc(cap * sizeof *ring);
         if (ring == NULL)
             return TR_ENOMEM;
-        for (size_t i = 0; i < p->count; i++) {
-            tr__entry *from = &p->ring[(p->head + i) % p->cap];
-            zmq_msg_init(&ring[i].first);
-            zmq_msg_move(&ring[i].first, &from->first);
-            ring[i].rest = from->rest;
-            ring[i].nrest = from->nrest;
-        }
+        for (size_t i = 0; i < p->count; i++)
+            s_entry_move(&ring[i], &p->ring[(p->head + i) % p->cap]);
         free(p->ring);
         p->ring = ring;
         p->head = 0;
         p->cap = cap;
     }
-    tr__entry *slot = &p->ring[(p->head + p->count) % p->cap];
-    zmq_msg_init(&slot->first);
-    zmq_msg_move(&slot->first, &e->first);
-    slot->rest = e->rest;
-    slot->nrest = e->nrest;
-    e->rest = NULL;
-    e->nrest = 0;
+    s_entry_move(&p->ring[(p->head + p->count) % p->cap], e);
     p->count++;
     return TR_OK;
 }
 
 static void s_entry_close(tr__entry *e)
 {
-    zmq_msg_close(&e->first);
+    if (e->ilen == 0)
+        zmq_msg_close(&e->first.msg);
     for (int k = 0; k < e->nrest; k++)
         zmq_msg_close(&e->rest[k]);
     free(e->rest);
@@ -494,12 +556,20 @@ static int s_entry_init(tr__entry *e, const struct iovec *frames, int n)
 {
     e->rest = NULL;
     e->nrest = 0;
-    if (tr__frame_init(&e->first, TR__F_DATA, frames[0].iov_base, frames[0].iov_len) != TR_OK)
+    e->ilen = 0;
+    if (frames[0].iov_len < TR__ENTRY_INLINE) {
+        e->first.bytes[0] = TR__F_DATA;
+        if (frames[0].iov_len > 0)
+            memcpy(e->first.bytes + 1, frames[0].iov_base, frames[0].iov_len);
+        e->ilen = (uint32_t)frames[0].iov_len + 1;
+    } else if (tr__frame_init(&e->first.msg, TR__F_DATA, frames[0].iov_base,
+                              frames[0].iov_len) != TR_OK) {
         return TR_ENOMEM;
+    }
     if (n > 1) {
         e->rest = calloc((size_t)n - 1, sizeof *e->rest);
         if (e->rest == NULL) {
-            zmq_msg_close(&e->first);
+            s_entry_close(e);
             return TR_ENOMEM;
         }
         for (int k = 1; k < n; k++) {
@@ -520,6 +590,7 @@ static int s_entry_init(tr__entry *e, const struct iovec *frames, int n)
 static int s_send_ctl(tr__producer *p, tr__peer *peer, int kind)
 {
     unsigned char b = (unsigned char)kind;
+    p->unread = true; /* see s_settle */
     if (zmq_send(p->router, peer->id, peer->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return errno == EHOSTUNREACH ? 1 : 2;
     zmq_send(p->router, &b, 1, ZMQ_DONTWAIT);
@@ -636,6 +707,7 @@ static void *s_feeder(void *arg)
         if ((zmq_getsockopt(p->router, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLIN)) ||
             (zmq_getsockopt(p->monitor, ZMQ_EVENTS, &mev, &mlen) == 0 && (mev & ZMQ_POLLIN)))
             continue;
+        p->unread = false; /* that look re-armed ZMQ_FD */
         int timeout = -1;
         if (s_busy(p))
             timeout = next_probe > now ? (int)(next_probe - now) : 0;
@@ -740,15 +812,17 @@ static int s_put_locked(tr_queue *q, tr__producer *p, tr__entry *e, int timeout_
             return TR_OK;
     }
     long long deadline = tr__deadline_ms(timeout_ms);
-    /* Control messages are read only when they are needed (room), or every
-     * TR_CONTROL_EVERY puts: a receive that finds nothing costs a system
-     * call in ZeroMQ. */
+    /* Control messages are read only when they are needed (room, or the
+     * feeder's notice, see s_settle), or every TR_CONTROL_EVERY puts: a
+     * receive that finds nothing costs a system call in ZeroMQ. */
     bool control = false;
     for (;;) {
         if (p->count + p->inflight < (size_t)q->capacity) {
             int rc = s_ring_push(q, p, e);
             if (rc == TR_OK)
                 rc = s_pump(q, p, false, s_below(q, p));
+            if (rc == TR_OK)
+                rc = s_settle(q, p);
             /* What still waits leaves when a consumer's CREDIT, which wakes
              * the feeder, shows it hungry. */
             return rc;
@@ -824,6 +898,11 @@ int tr__queue_producer_close(tr_queue *q, int timeout_ms)
         }
         if (p->count == 0 && s_all_acked(p))
             break;
+        /* Our sends may have taken the feeder's notice of an ACK or a
+         * CREDIT (see s_settle): read the router dry before waiting on the
+         * feeder, and step again if that brought anything. */
+        if (p->unread && s_control(q, p))
+            continue;
         if (!s_wait(p, deadline)) {
             tr_log(TR_LOG_WARN, "TR-QUEUE-CLOSE-TIMEOUT",
                    "%s: close timed out with %zu messages undelivered, %zu unconfirmed",
@@ -864,6 +943,8 @@ int tr_queue_size(tr_queue *q, size_t *n)
         return TR_ESTATE;
     pthread_mutex_lock(&p->mu);
     int rc = p->finished ? TR_OK : s_pump(q, p, true, s_below(q, p));
+    if (rc == TR_OK && !p->finished)
+        rc = s_settle(q, p);
     *n = p->count + p->inflight;
     pthread_mutex_unlock(&p->mu);
     return rc;

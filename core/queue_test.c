@@ -614,6 +614,67 @@ static void test_batches_arrive_whole_and_in_order(void **state)
     trt_assert_no_children();
 }
 
+/* A message put while its consumer is idle goes to it on its own, not in a
+ * batch; it waits meanwhile in the producer's ring entry itself when it is
+ * small (TR__ENTRY_INLINE), in a ZeroMQ message otherwise. Put in lockstep
+ * with the consumer, sizes 0 to 299 span that limit, and each arrives whole
+ * and in order. */
+#define LOCKSTEP_N 300
+
+typedef struct {
+    tr_queue *q;
+    int ack_fd; /* a line after each message checked */
+} s_lockstep_args;
+
+static int s_lockstep_consumer(void *arg)
+{
+    s_lockstep_args *a = arg;
+    unsigned char want[300];
+    for (int seq = 0; seq < LOCKSTEP_N; seq++) {
+        size_t len;
+        s_batch_payload(seq, want, &len);
+        tr_msg m;
+        if (tr_queue_get(a->q, &m, LONG_MS) != TR_OK)
+            return 1;
+        bool ok = tr_msg_size(&m) == len && memcmp(tr_msg_data(&m), want, len) == 0 &&
+                  !tr_msg_more(&m);
+        tr_msg_close(&m);
+        if (!ok)
+            return 2;
+        trt_write_line(a->ack_fd, "ok");
+    }
+    tr_msg m;
+    return tr_queue_get(a->q, &m, LONG_MS) == TR_ECLOSED ? 0 : 3;
+}
+
+static void test_messages_put_one_at_a_time_arrive_whole(void **state)
+{
+    (void)state;
+    tr_queue *q = NULL;
+    assert_int_equal(tr_queue_new(&q, "lockstep", NULL), TR_OK);
+    int sync[2];
+    assert_int_equal(pipe(sync), 0);
+    s_lockstep_args a = {.q = q, .ack_fd = sync[1]};
+    tr_spawn_opts o = {.keep_fds = &sync[1], .nkeep_fds = 1};
+    tr_actor *c = NULL;
+    assert_int_equal(tr_actor_spawn(&c, "lockstep-consumer", s_lockstep_consumer, &a, &o),
+                     TR_OK);
+    unsigned char buf[300];
+    char line[16];
+    for (int seq = 0; seq < LOCKSTEP_N; seq++) {
+        size_t len;
+        s_batch_payload(seq, buf, &len);
+        assert_int_equal(tr_queue_put(q, buf, len, LONG_MS), TR_OK);
+        assert_true(trt_read_line(sync[0], line, sizeof line, LONG_MS) > 0);
+    }
+    assert_int_equal(tr_queue_close(q, LONG_MS), TR_OK);
+    s_join_ok(&c);
+    tr_queue_destroy(&q);
+    close(sync[0]);
+    close(sync[1]);
+    trt_assert_no_children();
+}
+
 /* A foreign peer plays producer with raw ZeroMQ: malformed and oversize
  * frames are refused, counted, and the next good message still arrives. */
 
@@ -784,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_nowait_consumer),
         cmocka_unit_test(test_multipart_messages_arrive_whole),
         cmocka_unit_test(test_batches_arrive_whole_and_in_order),
+        cmocka_unit_test(test_messages_put_one_at_a_time_arrive_whole),
         cmocka_unit_test(test_foreign_producer_cannot_harm_consumer),
         cmocka_unit_test(test_foreign_consumer_cannot_harm_producer),
     };
