@@ -645,7 +645,7 @@ static const tr_behaviour s_idle = {.handle = s_idle_handle};
 /* Starts and stops one troupe tree of n workers; stores both times in ms. */
 static void s_tree_troupe(long n, double *start_ms, double *stop_ms)
 {
-    static char (*names)[24];
+    static char (*names)[32]; /* "rb-t" and any long */
     static tr_child_spec *kids;
     static long cap;
     if (n > cap) {
