@@ -42,6 +42,10 @@
 #include "troupe/error.h"
 #include "troupe/sys.h"
 
+/* How many messages a consumer that never finds its sockets empty hands
+ * out between two looks at new connections and ended slots. */
+#define TR_LOOK_EVERY 256
+
 /* sun_path holds 107 bytes and a NUL. */
 #define TR_IPC_PATH_MAX 107
 
@@ -550,23 +554,14 @@ static void s_monitor(tr_queue *q, tr__consumer *c, int i)
     zmq_send(c->dealers[i], hello, sizeof hello, ZMQ_DONTWAIT);
 }
 
-/* What a consumer does whenever it has nothing to hand out: say HELLO on
- * new connections, read the markers of ended slots when the directory
- * changed, and confirm what it has taken but not confirmed yet. The last
- * matters: a producer at capacity waits for confirmations, and a consumer
- * that confirms only every window/2 messages could otherwise leave it (and
- * itself) waiting forever. */
-static void s_idle(tr_queue *q, tr__consumer *c)
+/* Greets new connections (HELLO) and reads the markers of ended slots when
+ * the directory changed. */
+static void s_look(tr_queue *q, tr__consumer *c)
 {
-    for (int i = 0; i < c->n; i++) {
-        if (c->eos[i])
-            continue;
-        s_monitor(q, c, i);
-        if (c->taken[i] > 0) {
-            s_send_ctl(c->dealers[i], TR__F_CREDIT, (uint32_t)c->taken[i]);
-            c->taken[i] = 0;
-        }
-    }
+    c->busy = 0;
+    for (int i = 0; i < c->n; i++)
+        if (!c->eos[i])
+            s_monitor(q, c, i);
     if (c->ino >= 0) {
         char buf[4096];
         bool changed = false;
@@ -574,6 +569,23 @@ static void s_idle(tr_queue *q, tr__consumer *c)
             changed = true;
         if (changed)
             s_scan_markers(q, c);
+    }
+}
+
+/* What a consumer does whenever it has nothing to hand out: look around
+ * (above), and confirm what it has taken but not confirmed yet. The last
+ * matters: a producer at capacity waits for confirmations, and a consumer
+ * that confirms only every window/2 messages could otherwise leave it (and
+ * itself) waiting forever. */
+static void s_idle(tr_queue *q, tr__consumer *c)
+{
+    /* HELLO first: a new connection must not hear of credit before it. */
+    s_look(q, c);
+    for (int i = 0; i < c->n; i++) {
+        if (!c->eos[i] && c->taken[i] > 0) {
+            s_send_ctl(c->dealers[i], TR__F_CREDIT, (uint32_t)c->taken[i]);
+            c->taken[i] = 0;
+        }
     }
 }
 
@@ -609,6 +621,13 @@ int tr_queue_get(tr_queue *q, tr_msg *msg, int timeout_ms)
     }
     tr__consumer *c = q->cons;
     long long deadline = -2;
+    /* A consumer that always finds a message waiting never pauses in
+     * s_idle, where it greets new producers: one that connected later
+     * would never hear HELLO, never get credit, and its messages would
+     * wait forever. So a busy consumer looks around every TR_LOOK_EVERY
+     * messages too (a monitor read is a failed non-blocking receive). */
+    if (++c->busy >= TR_LOOK_EVERY && c->multipart < 0)
+        s_look(q, c);
     for (;;) {
         if (c->open == 0 && c->multipart < 0 && c->bslot < 0)
             return TR_ECLOSED;

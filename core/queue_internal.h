@@ -93,6 +93,7 @@ typedef struct tr__consumer {
     size_t boff;     /* the offset of its next item */
     bool bcont;      /* that item continues a multi-part message */
     int ino;         /* inotify on the queue directory (ipc), or -1 */
+    unsigned busy;   /* gets served without a pause since the last look around */
     zmq_pollitem_t *items;
 } tr__consumer;
 

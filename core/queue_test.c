@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -829,6 +830,76 @@ static void test_foreign_consumer_cannot_harm_producer(void **state)
     tr_queue_destroy(&q);
 }
 
+/* ---- a producer that connects while the consumer is always busy ---------- */
+
+static tr_queue *g_busy_q;
+static int g_busy_pipe[2];
+
+static int s_flood(void *arg)
+{
+    (void)arg;
+    while (tr_queue_put(g_busy_q, "w", 1, TR_FOREVER) == TR_OK)
+        ;
+    return 1;
+}
+
+static int s_late(void *arg)
+{
+    (void)arg;
+    if (tr_queue_put(g_busy_q, "l", 1, LONG_MS) != TR_OK)
+        return 1;
+    for (;;)
+        pause(); /* killed by the test: its close would wait for the consumer */
+    return 0;
+}
+
+/* Takes flood's messages one by one, slowly (the work of a real consumer),
+ * so that one is always waiting; says "busy" after 20, and returns 0 when
+ * the late producer's message arrives, 2 if 1500 came without it (before
+ * the fix, a consumer that always found a message never greeted it). */
+static int s_slow_consumer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1500; i++) {
+        tr_msg m;
+        if (tr_queue_get(g_busy_q, &m, LONG_MS) != TR_OK)
+            return 1;
+        char c = tr_msg_size(&m) == 1 ? *(const char *)tr_msg_data(&m) : '?';
+        tr_msg_close(&m);
+        if (c == 'l')
+            return 0;
+        if (i == 20 && write(g_busy_pipe[1], "b", 1) != 1)
+            return 1;
+        struct timespec work = {0, 2000000};
+        nanosleep(&work, NULL);
+    }
+    return 2;
+}
+
+static void test_late_producer_reaches_busy_consumer(void **state)
+{
+    (void)state;
+    /* The default window: the consumer holds hundreds of flood's messages,
+     * so it never finds its sockets empty. */
+    assert_int_equal(tr_queue_new(&g_busy_q, "busyq", &(tr_queue_opts){.producers = 2}), TR_OK);
+    assert_int_equal(pipe2(g_busy_pipe, O_CLOEXEC), 0);
+    tr_spawn_opts daemon = {.flags = TR_SPAWN_DAEMON};
+    tr_spawn_opts keep = {.keep_fds = &g_busy_pipe[1], .nkeep_fds = 1};
+    tr_actor *flood = NULL, *consumer = NULL, *late = NULL;
+    assert_int_equal(tr_actor_spawn(&flood, "flood", s_flood, NULL, &daemon), TR_OK);
+    assert_int_equal(tr_actor_spawn(&consumer, "slow", s_slow_consumer, NULL, &keep), TR_OK);
+    char b;
+    assert_int_equal(read(g_busy_pipe[0], &b, 1), 1); /* the consumer is busy */
+    assert_int_equal(tr_actor_spawn(&late, "late", s_late, NULL, &daemon), TR_OK);
+    trt_join_ok(&consumer, LONG_MS); /* 0: the late message arrived */
+    tr_actor_destroy(&late);
+    tr_actor_destroy(&flood);
+    close(g_busy_pipe[0]);
+    close(g_busy_pipe[1]);
+    tr_queue_destroy(&g_busy_q);
+    trt_assert_no_children();
+}
+
 int main(void)
 {
     trt_private_run_dir();
@@ -846,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_multipart_messages_arrive_whole),
         cmocka_unit_test(test_batches_arrive_whole_and_in_order),
         cmocka_unit_test(test_messages_put_one_at_a_time_arrive_whole),
+        cmocka_unit_test(test_late_producer_reaches_busy_consumer),
         cmocka_unit_test(test_foreign_producer_cannot_harm_consumer),
         cmocka_unit_test(test_foreign_consumer_cannot_harm_producer),
     };
