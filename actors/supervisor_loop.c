@@ -34,6 +34,7 @@
  * OTP's start_link is. The loop allocates only when children are added. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "actors/event_internal.h"
 #include "actors/supervisor.pb-c.h"
 #include "actors/supervisor_internal.h"
 #include "core/internal.h"
@@ -62,6 +64,7 @@ typedef struct s_child {
     unsigned quick_exits;     /* exits within period of their start, in a row */
     unsigned restarts;
     bool started_once, has_exited;
+    bool start_failed; /* its last start failed: no exit code to show */
     long long started_ms;
     int last_exit;
     pid_t pid;
@@ -92,6 +95,28 @@ static struct {
 
 /* ---- lifecycle reports ----------------------------------------------------- */
 
+/* Publishes a report on "$sys/<supervisor>/<child>" through the event hub,
+ * when this system has one: one line of key=value after a word (started,
+ * restarted, exited, gave_up). It never waits; see docs/events.md. */
+static void s_publish(const s_child *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void s_publish(const s_child *c, const char *fmt, ...)
+{
+    char topic[160], line[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    snprintf(topic, sizeof topic, "$sys/%s/%s", S.name, c->name);
+    tr__hub_report(topic, line);
+}
+
+static void s_report_start(const s_child *c)
+{
+    tr_log(TR_LOG_INFO, "TR-CHILD-START", "%s[%d] started", c->name, (int)c->pid);
+    s_publish(c, "started pid=%d", (int)c->pid);
+}
+
 static void s_report_exit(const s_child *c, int code)
 {
     char why[48];
@@ -102,6 +127,7 @@ static void s_report_exit(const s_child *c, int code)
     bool expected = c->state == C_STOPPING;
     tr_log(expected || code == 0 ? TR_LOG_INFO : TR_LOG_WARN, "TR-CHILD-EXIT", "%s[%d] %s%s",
            c->name, (int)c->pid, why, expected ? " (stopped)" : "");
+    s_publish(c, "exited pid=%d code=%d stopped=%d", (int)c->pid, code, expected);
 }
 
 /* ---- children -------------------------------------------------------------- */
@@ -127,7 +153,7 @@ static int s_spawn(s_child *c)
     return tr_actor_spawn(&c->actor, c->name, c->spec.fn, arg, &o);
 }
 
-static void s_on_exit(s_child *c, int code);
+static void s_on_exit(s_child *c, int code, bool start_failed);
 
 /* Starts c now. A child that fails to start is handled as one that exited
  * abnormally at once (its own log line says why). */
@@ -138,7 +164,7 @@ static int s_start(s_child *c)
         tr_log(TR_LOG_WARN, "TR-CHILD-FAIL", "%s failed to start: %s", c->name, tr_strerror(rc));
         c->state = C_UP; /* so that s_on_exit treats it as a crash */
         c->started_ms = tr__now_ms();
-        s_on_exit(c, -1);
+        s_on_exit(c, 0, true);
         return rc;
     }
     c->pid = tr_actor_pid(c->actor);
@@ -149,8 +175,9 @@ static int s_start(s_child *c)
         c->restarts++;
         tr_log(TR_LOG_INFO, "TR-CHILD-RESTART", "%s[%d] restarted (%u)", c->name, (int)c->pid,
                c->restarts);
+        s_publish(c, "restarted pid=%d restarts=%u", (int)c->pid, c->restarts);
     } else {
-        tr_log(TR_LOG_INFO, "TR-CHILD-START", "%s[%d] started", c->name, (int)c->pid);
+        s_report_start(c);
     }
     c->started_once = true;
     return TR_OK;
@@ -250,7 +277,7 @@ static long long s_backoff_delay(s_child *c)
     return d / 2 + (d - d / 2 > 0 ? random() % (d - d / 2 + 1) : 0);
 }
 
-static void s_on_exit(s_child *c, int code)
+static void s_on_exit(s_child *c, int code, bool start_failed)
 {
     bool was_stopping = c->state == C_STOPPING;
     if (c->actor != NULL)
@@ -258,8 +285,10 @@ static void s_on_exit(s_child *c, int code)
     tr_actor_destroy(&c->actor);
     c->state = C_DOWN;
     c->cycle = false;
-    c->has_exited = true;
-    c->last_exit = code;
+    c->has_exited = !start_failed;
+    c->start_failed = start_failed;
+    if (!start_failed)
+        c->last_exit = code;
     if (was_stopping) {
         if (c->forget)
             s_remove(c);
@@ -283,6 +312,8 @@ static void s_on_exit(s_child *c, int code)
         tr_log(TR_LOG_ERROR, "TR-SUP-GIVEUP",
                "%s exited: more than %d restarts in %d ms; stopping all children and exiting",
                c->name, S.intensity < 0 ? 0 : S.intensity, S.period_ms);
+        s_publish(c, "gave_up restarts=%u intensity=%d period_ms=%d", S.restarts,
+                  S.intensity < 0 ? 0 : S.intensity, S.period_ms);
         s_shut_down(TR_SUP_EXIT_GAVE_UP);
         return;
     }
@@ -425,6 +456,7 @@ static void s_status(void)
         cs[i].uptime_ms = c->state == C_DOWN ? 0 : now - c->started_ms;
         cs[i].has_exited = c->has_exited;
         cs[i].last_exit = c->last_exit;
+        cs[i].start_failed = c->start_failed;
         ptrs[i] = &cs[i];
     }
     st.n_children = S.n;
@@ -500,7 +532,7 @@ static int s_start_child(const Troupe__StartChild *req)
     c->state = C_UP;
     c->started_once = true;
     c->started_ms = tr__now_ms();
-    tr_log(TR_LOG_INFO, "TR-CHILD-START", "%s[%d] started", c->name, (int)c->pid);
+    s_report_start(c);
     return TR_OK;
 }
 
@@ -662,7 +694,7 @@ static void s_wait(long long next, bool serve)
         int code = 0;
         if (tr_actor_join(c->actor, TR_NOWAIT) == TR_OK &&
             tr_actor_exitcode(c->actor, &code) == TR_OK)
-            s_on_exit(c, code);
+            s_on_exit(c, code, false);
     }
     if (serve && (S.items[1].revents & ZMQ_POLLIN))
         s_request();
@@ -731,7 +763,7 @@ static int s_init(void *arg)
             c->state = C_UP;
             c->started_once = true;
             c->started_ms = tr__now_ms();
-            tr_log(TR_LOG_INFO, "TR-CHILD-START", "%s[%d] started", c->name, (int)c->pid);
+            s_report_start(c);
             continue;
         }
         tr_log(TR_LOG_ERROR, "TR-SUP-START", "%s failed to start; stopping the others",

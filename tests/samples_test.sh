@@ -7,6 +7,7 @@ pc=$1
 pp=$2
 dp=$3
 sw=$4
+sg=$5
 passed=0
 failed=0
 
@@ -62,11 +63,26 @@ out=$("$sw" --seconds 1 --json 2>&1)
 check "supervised_workers without crashes: none counted, none restarted" \
     "$(printf '%s\n' "$out" | tail -n 1)" '"crashes":0,"restarts":0,"workers":3\}$'
 
+# An event as a start gate: every worker woke after the set, each reported
+# once, and the worker started after the set did not wait for another.
+out=$("$sg" --workers 8 --delay-ms 50 --json 2>&1)
+rc=$?
+last=$(printf '%s\n' "$out" | tail -n 1)
+check "start_gate exits 0" "$rc" '^0$'
+check "start_gate reports 8 wake-ups, none failed" "$last" \
+    '^\{"workers":8,"delay_ms":50,"latencies_us":\[[0-9.]+(,[0-9.]+){7}\],"max_us":[0-9.]+,"set_us":[0-9.]+,"late_wait_us":[0-9.]+,"failed":0\}$'
+if [[ $last =~ \"late_wait_us\":([0-9]+) ]]; then
+    check "start_gate's late worker passed at once (under a second)" \
+        "${BASH_REMATCH[1]}" '^[0-9]{1,6}$'
+fi
+
 # Bad arguments are refused with a usage line, not a crash.
 "$pc" --consumers 0 >/dev/null 2>&1
 check "producer_consumer refuses --consumers 0" "$?" '^2$'
 "$sw" --workers 0 >/dev/null 2>&1
 check "supervised_workers refuses --workers 0" "$?" '^2$'
+"$sg" --workers 0 >/dev/null 2>&1
+check "start_gate refuses --workers 0" "$?" '^2$'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

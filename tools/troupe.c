@@ -1,6 +1,7 @@
 /* troupe: the command-line tool for running troupe systems.
  *
  *   troupe status [--json] [--dir RUN_DIR] [--timeout MS]
+ *   troupe events [--topic PREFIX] [--json] [--dir RUN_DIR] [--count N]
  *
  * Each subcommand is a row of s_commands: a name, a one-line summary and a
  * function that takes the subcommand's own argc/argv and returns the exit
@@ -32,6 +33,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "tools/troupe_events.h"
 #include "troupe/supervisor.h"
 #include "troupe/troupe.h"
 
@@ -552,6 +554,7 @@ typedef struct {
 
 static const s_command s_commands[] = {
     {"status", "show the supervisor trees of running systems", s_cmd_status},
+    {"events", "print the live stream of a system's event hub", troupe_events_main},
 };
 
 static void s_usage(FILE *f)
