@@ -143,11 +143,18 @@ static int s_fail_once(void *arg)
     return code;
 }
 
-/* Exits with 3 the first time (creating a marker file), then stays up. */
-static int s_fail_once_then_stay(void *arg)
+/* Exits with the code in arg the first time (creating a marker file), then
+ * stays up. */
+static int s_exit_once_then_stay(void *arg)
 {
-    if (s_fail_once(arg) != 0)
-        return 3;
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, tr_self_name());
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    trt_write_line(g_wr, "start %s %d", tr_self_name(), (int)getpid());
+    if (fd >= 0) {
+        close(fd);
+        return (int)(intptr_t)arg;
+    }
     for (;;)
         pause();
     return 0; /* not reached */
@@ -324,13 +331,14 @@ static void test_restart_types(void **state)
         {.name = "tmp", .fn = s_exit_with, .arg = (void *)5, .restart = TR_TEMPORARY,
          .keep_fds = g_keep, .nkeep_fds = 1},
         /* permanent, exits 3 then stays: restarted once */
-        {.name = "p", .fn = s_fail_once_then_stay, .restart = TR_PERMANENT,
+        {.name = "p", .fn = s_exit_once_then_stay, .arg = (void *)3, .restart = TR_PERMANENT,
          .flags = TR_SPAWN_DAEMON, .keep_fds = g_keep, .nkeep_fds = 1},
-        /* permanent, exits 0 (a normal exit): restarted all the same */
-        {.name = "p0", .fn = s_exit_with, .arg = (void *)0, .restart = TR_PERMANENT,
-         .keep_fds = g_keep, .nkeep_fds = 1},
+        /* permanent, exits 0 (a normal exit) then stays: restarted all the same */
+        {.name = "p0", .fn = s_exit_once_then_stay, .arg = (void *)0,
+         .restart = TR_PERMANENT, .flags = TR_SPAWN_DAEMON, .keep_fds = g_keep,
+         .nkeep_fds = 1},
     };
-    tr_sup_spec spec = {.intensity = 1000, .period_ms = 60000, .children = kids,
+    tr_sup_spec spec = {.intensity = 10, .period_ms = 60000, .children = kids,
                         .nchildren = 5};
     tr_supervisor *s = NULL;
     assert_int_equal(tr_supervisor_start(&s, "types", &spec, 0), TR_OK);
@@ -338,7 +346,7 @@ static void test_restart_types(void **state)
     s_wait_state("types", "t3", TR_CHILD_STOPPED, 1);
     s_wait_state("types", "tmp", TR_CHILD_STOPPED, 0);
     s_wait_state("types", "p", TR_CHILD_RUNNING, 1);
-    s_wait_state("types", "p0", TR_CHILD_RUNNING, 3); /* and on */
+    s_wait_state("types", "p0", TR_CHILD_RUNNING, 1);
 
     tr_sup_status *st = NULL;
     assert_int_equal(tr_supervisor_status(NULL, "types", &st, LONG_MS), TR_OK);
@@ -351,12 +359,14 @@ static void test_restart_types(void **state)
     assert_int_equal(s_child(st, "tmp")->restart, TR_TEMPORARY);
     assert_int_equal(s_child(st, "p")->restarts, 1);
     assert_int_equal(s_child(st, "p")->last_exit, 3);
+    assert_int_equal(s_child(st, "p0")->restarts, 1);
+    assert_int_equal(s_child(st, "p0")->last_exit, 0);
     tr_sup_status_destroy(&st);
     s_stop(&s);
     s_pipe_close();
     char path[128];
-    const char *names[] = {"t3", "p"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"t3", "p", "p0"};
+    for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", g_dir, names[i]);
         unlink(path);
     }
