@@ -1,6 +1,7 @@
 /* supervisor_loop.c: the supervisor's process: one state machine, one poll
  * loop (the control socket, a signalfd for SIGTERM, a pidfd per child, and
- * timers as the poll's timeout).
+ * timers as the poll's timeout). The control requests it reads are served
+ * by supervisor_control.c; the state both share is in supervisor_state.h.
  *
  * Each child is DOWN, UP or STOPPING, and carries two wishes: `want` (it
  * should run) and `cycle` (it must stop and start again: a group restart).
@@ -44,54 +45,15 @@
 #include <zmq.h>
 
 #include "actors/event_internal.h"
-#include "actors/supervisor.pb-c.h"
 #include "actors/supervisor_internal.h"
+#include "actors/supervisor_state.h"
 #include "core/internal.h"
 
-enum { C_DOWN, C_UP, C_STOPPING };
+typedef tr__sup_child s_child;
 
-typedef struct s_child {
-    tr_child_spec spec;
-    char name[65];
-    bool dynamic;
-    void *arg_copy; /* a dynamic child's argument bytes */
-    tr_actor *actor;
-    int state;
-    bool want, cycle, forget;
-    int stage;                /* while STOPPING: 0 waited, 1 SIGTERM, 2 SIGKILL */
-    long long deadline;       /* of the stop stage; -1: none */
-    long long not_before;     /* earliest restart (backoff) */
-    unsigned quick_exits;     /* exits within period of their start, in a row */
-    unsigned restarts;
-    bool started_once, has_exited;
-    bool start_failed; /* its last start failed: no exit code to show */
-    long long started_ms;
-    int last_exit;
-    pid_t pid;
-} s_child;
-
-/* The supervisor this process runs: one per process, set by s_init. */
-static struct {
-    const tr_sup_spec *spec;
-    char name[65];
-    int intensity, period_ms, backoff_max_ms;
-    s_child **kids;
-    size_t n, cap;
-    long long *history; /* times of the last intensity + 1 restarts, a ring */
-    size_t nhistory, hpos;
-    unsigned restarts;
-    uint64_t bad_requests;
-    long long started_ms;
-    bool shutting_down;
-    int exit_code; /* 0: by SIGTERM; else TR_SUP_EXIT_GAVE_UP */
-    void *ctl;
-    int sigfd;
-    s_child *pending_stop; /* a stop_child waiting for its answer */
-    bool pending_done;     /* ... whose child is gone: answer TR_OK */
-    zmq_pollitem_t *items;
-    s_child **item_kid;
-    size_t items_cap;
-} S;
+/* The one supervisor of this process (supervisor_state.h). */
+tr__sup_state tr__sup;
+static tr__sup_state *const S = &tr__sup;
 
 /* ---- lifecycle reports ----------------------------------------------------- */
 
@@ -107,11 +69,11 @@ static void s_publish(const s_child *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    snprintf(topic, sizeof topic, "$sys/%s/%s", S.name, c->name);
+    snprintf(topic, sizeof topic, "$sys/%s/%s", S->name, c->name);
     tr__hub_report(topic, line);
 }
 
-static void s_report_start(const s_child *c)
+void tr__sup_report_start(const s_child *c)
 {
     tr_log(TR_LOG_INFO, "TR-CHILD-START", "%s[%d] started", c->name, (int)c->pid);
     s_publish(c, "started pid=%d", (int)c->pid);
@@ -139,7 +101,7 @@ static int s_shutdown_ms(const s_child *c)
     return c->spec.supervisor != NULL ? TR_FOREVER : 5000;
 }
 
-static int s_spawn(s_child *c)
+int tr__sup_spawn_child(s_child *c)
 {
     tr_spawn_opts o = {.flags = c->spec.flags | TR__SPAWN_LINKED,
                        .keep_fds = c->spec.keep_fds,
@@ -159,7 +121,7 @@ static void s_on_exit(s_child *c, int code, bool start_failed);
  * abnormally at once (its own log line says why). */
 static int s_start(s_child *c)
 {
-    int rc = s_spawn(c);
+    int rc = tr__sup_spawn_child(c);
     if (rc != TR_OK) {
         tr_log(TR_LOG_WARN, "TR-CHILD-FAIL", "%s failed to start: %s", c->name, tr_strerror(rc));
         c->state = C_UP; /* so that s_on_exit treats it as a crash */
@@ -177,7 +139,7 @@ static int s_start(s_child *c)
                c->restarts);
         s_publish(c, "restarted pid=%d restarts=%u", (int)c->pid, c->restarts);
     } else {
-        s_report_start(c);
+        tr__sup_report_start(c);
     }
     c->started_once = true;
     return TR_OK;
@@ -206,7 +168,7 @@ static void s_stop_begin(s_child *c)
 {
     c->state = C_STOPPING;
     int ms = s_shutdown_ms(c);
-    bool joins = S.shutting_down && !(c->spec.flags & TR_SPAWN_DAEMON) &&
+    bool joins = S->shutting_down && !(c->spec.flags & TR_SPAWN_DAEMON) &&
                  c->spec.supervisor == NULL;
     if (ms == TR_SHUTDOWN_BRUTAL)
         s_stage(c, 2);
@@ -222,18 +184,18 @@ static void s_deadline_passed(s_child *c)
     s_stage(c, c->stage + 1);
 }
 
-static void s_remove(s_child *c)
+void tr__sup_remove(s_child *c)
 {
     size_t i = 0;
-    while (i < S.n && S.kids[i] != c)
+    while (i < S->n && S->kids[i] != c)
         i++;
-    if (i == S.n)
+    if (i == S->n)
         return;
-    memmove(&S.kids[i], &S.kids[i + 1], (S.n - i - 1) * sizeof *S.kids);
-    S.n--;
-    if (S.pending_stop == c) {
-        S.pending_stop = NULL;
-        S.pending_done = true;
+    memmove(&S->kids[i], &S->kids[i + 1], (S->n - i - 1) * sizeof *S->kids);
+    S->n--;
+    if (S->pending_stop == c) {
+        S->pending_stop = NULL;
+        S->pending_done = true;
     }
     tr_actor_destroy(&c->actor);
     free(c->arg_copy);
@@ -244,36 +206,36 @@ static void s_remove(s_child *c)
 
 static void s_shut_down(int exit_code)
 {
-    if (!S.shutting_down)
-        S.exit_code = exit_code;
-    S.shutting_down = true;
-    for (size_t i = 0; i < S.n; i++)
-        S.kids[i]->want = false;
+    if (!S->shutting_down)
+        S->exit_code = exit_code;
+    S->shutting_down = true;
+    for (size_t i = 0; i < S->n; i++)
+        S->kids[i]->want = false;
 }
 
 /* Records a restart; false when it is one too many for the intensity. */
 static bool s_restart_allowed(void)
 {
-    if (S.intensity < 0)
+    if (S->intensity < 0)
         return false;
     long long now = tr__now_ms();
-    S.history[S.hpos] = now;
-    S.hpos = (S.hpos + 1) % S.nhistory;
+    S->history[S->hpos] = now;
+    S->hpos = (S->hpos + 1) % S->nhistory;
     /* The ring holds intensity + 1 entries; the oldest is at hpos. */
-    long long oldest = S.history[S.hpos];
-    return !(oldest != 0 && now - oldest <= S.period_ms);
+    long long oldest = S->history[S->hpos];
+    return !(oldest != 0 && now - oldest <= S->period_ms);
 }
 
 static long long s_backoff_delay(s_child *c)
 {
-    const tr_sup_spec *sp = S.spec;
+    const tr_sup_spec *sp = S->spec;
     if (sp->backoff_ms <= 0 || c->quick_exits == 0)
         return 0;
     long long d = sp->backoff_ms;
-    for (unsigned k = 1; k < c->quick_exits && d < S.backoff_max_ms; k++)
+    for (unsigned k = 1; k < c->quick_exits && d < S->backoff_max_ms; k++)
         d *= 2;
-    if (d > S.backoff_max_ms)
-        d = S.backoff_max_ms;
+    if (d > S->backoff_max_ms)
+        d = S->backoff_max_ms;
     return d / 2 + (d - d / 2 > 0 ? random() % (d - d / 2 + 1) : 0);
 }
 
@@ -291,12 +253,12 @@ static void s_on_exit(s_child *c, int code, bool start_failed)
         c->last_exit = code;
     if (was_stopping) {
         if (c->forget)
-            s_remove(c);
+            tr__sup_remove(c);
         return;
     }
     if (!c->want) { /* exited on its own just as it was to be stopped */
         if (c->forget)
-            s_remove(c);
+            tr__sup_remove(c);
         return;
     }
     bool normal = code == 0 || code == -SIGTERM;
@@ -305,26 +267,26 @@ static void s_on_exit(s_child *c, int code, bool start_failed)
     if (!restart) {
         c->want = false;
         if (c->dynamic)
-            s_remove(c);
+            tr__sup_remove(c);
         return;
     }
     if (!s_restart_allowed()) {
         tr_log(TR_LOG_ERROR, "TR-SUP-GIVEUP",
                "%s exited: more than %d restarts in %d ms; stopping all children and exiting",
-               c->name, S.intensity < 0 ? 0 : S.intensity, S.period_ms);
-        s_publish(c, "gave_up restarts=%u intensity=%d period_ms=%d", S.restarts,
-                  S.intensity < 0 ? 0 : S.intensity, S.period_ms);
+               c->name, S->intensity < 0 ? 0 : S->intensity, S->period_ms);
+        s_publish(c, "gave_up restarts=%u intensity=%d period_ms=%d", S->restarts,
+                  S->intensity < 0 ? 0 : S->intensity, S->period_ms);
         s_shut_down(TR_SUP_EXIT_GAVE_UP);
         return;
     }
-    S.restarts++;
+    S->restarts++;
     long long now = tr__now_ms();
-    c->quick_exits = now - c->started_ms < S.period_ms ? c->quick_exits + 1 : 0;
+    c->quick_exits = now - c->started_ms < S->period_ms ? c->quick_exits + 1 : 0;
     c->not_before = now + s_backoff_delay(c);
-    int strategy = S.spec->strategy;
+    int strategy = S->spec->strategy;
     bool after = false;
-    for (size_t i = 0; i < S.n; i++) {
-        s_child *o = S.kids[i];
+    for (size_t i = 0; i < S->n; i++) {
+        s_child *o = S->kids[i];
         if (o == c) {
             after = true;
             continue;
@@ -337,7 +299,7 @@ static void s_on_exit(s_child *c, int code, bool start_failed)
 
 static bool s_grouped(void)
 {
-    return S.spec->strategy == TR_ONE_FOR_ALL || S.spec->strategy == TR_REST_FOR_ONE;
+    return S->spec->strategy == TR_ONE_FOR_ALL || S->spec->strategy == TR_REST_FOR_ONE;
 }
 
 /* Takes every action the states call for; returns the time of the next
@@ -347,8 +309,8 @@ static long long s_act(void)
     for (;;) {
         bool stopping = false, changed = false;
         long long now = tr__now_ms(), next = -1;
-        for (size_t i = 0; i < S.n; i++) {
-            s_child *c = S.kids[i];
+        for (size_t i = 0; i < S->n; i++) {
+            s_child *c = S->kids[i];
             if (c->state == C_STOPPING) {
                 stopping = true;
                 if (c->deadline >= 0 && c->deadline <= now)
@@ -358,8 +320,8 @@ static long long s_act(void)
             }
         }
         bool stop_pending = stopping;
-        for (size_t i = S.n; !stopping && i-- > 0;) {
-            s_child *c = S.kids[i];
+        for (size_t i = S->n; !stopping && i-- > 0;) {
+            s_child *c = S->kids[i];
             if (c->state == C_UP && (!c->want || c->cycle)) {
                 s_stop_begin(c);
                 stop_pending = stopping = changed = true;
@@ -367,12 +329,12 @@ static long long s_act(void)
                     next = c->deadline;
             }
         }
-        for (size_t i = S.n; !stop_pending && i-- > 0;)
-            if (S.kids[i]->state == C_UP && S.kids[i]->cycle)
+        for (size_t i = S->n; !stop_pending && i-- > 0;)
+            if (S->kids[i]->state == C_UP && S->kids[i]->cycle)
                 stop_pending = true;
         if (!(stop_pending && s_grouped())) {
-            for (size_t i = 0; i < S.n; i++) {
-                s_child *c = S.kids[i];
+            for (size_t i = 0; i < S->n; i++) {
+                s_child *c = S->kids[i];
                 if (c->state != C_DOWN || !c->want)
                     continue;
                 if (c->not_before > now) {
@@ -392,269 +354,48 @@ static long long s_act(void)
     }
 }
 
-/* ---- control requests ------------------------------------------------------ */
-
-static void s_reply(int rc, Troupe__SupStatus *status)
-{
-    Troupe__SupReply r;
-    troupe__sup_reply__init(&r);
-    r.rc = rc;
-    r.status = status;
-    size_t size = troupe__sup_reply__get_packed_size(&r);
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL) {
-        troupe__sup_reply__init(&r);
-        r.rc = TR_ENOMEM;
-        static uint8_t small[16];
-        size = troupe__sup_reply__pack(&r, small);
-        zmq_send(S.ctl, small, size, 0);
-        return;
-    }
-    troupe__sup_reply__pack(&r, buf);
-    if (zmq_send(S.ctl, buf, size, 0) < 0)
-        tr_log(TR_LOG_WARN, "TR-SUP-CONTROL", "reply not sent: %s", zmq_strerror(errno));
-    free(buf);
-}
-
-static int s_state_of(const s_child *c)
-{
-    if (c->state == C_UP)
-        return TR_CHILD_RUNNING;
-    if (c->state == C_STOPPING)
-        return TR_CHILD_STOPPING;
-    return c->want && c->not_before > tr__now_ms() ? TR_CHILD_BACKOFF : TR_CHILD_STOPPED;
-}
-
-static void s_status(void)
-{
-    long long now = tr__now_ms();
-    Troupe__SupStatus st;
-    troupe__sup_status__init(&st);
-    st.name = S.name;
-    st.pid = (int32_t)getpid();
-    st.strategy = S.spec->strategy;
-    st.restarts = S.restarts;
-    st.uptime_ms = now - S.started_ms;
-    st.bad_requests = S.bad_requests;
-    Troupe__ChildStatus *cs = calloc(S.n ? S.n : 1, sizeof *cs);
-    Troupe__ChildStatus **ptrs = calloc(S.n ? S.n : 1, sizeof *ptrs);
-    if (cs == NULL || ptrs == NULL) {
-        free(cs);
-        free(ptrs);
-        s_reply(TR_ENOMEM, NULL);
-        return;
-    }
-    for (size_t i = 0; i < S.n; i++) {
-        const s_child *c = S.kids[i];
-        troupe__child_status__init(&cs[i]);
-        cs[i].name = (char *)(uintptr_t)c->name;
-        cs[i].pid = c->pid;
-        cs[i].state = s_state_of(c);
-        cs[i].is_supervisor = c->spec.supervisor != NULL;
-        cs[i].restart = c->spec.restart;
-        cs[i].restarts = c->restarts;
-        cs[i].uptime_ms = c->state == C_DOWN ? 0 : now - c->started_ms;
-        cs[i].has_exited = c->has_exited;
-        cs[i].last_exit = c->last_exit;
-        cs[i].start_failed = c->start_failed;
-        ptrs[i] = &cs[i];
-    }
-    st.n_children = S.n;
-    st.children = ptrs;
-    s_reply(TR_OK, &st);
-    free(cs);
-    free(ptrs);
-}
-
-static s_child *s_find(const char *name)
-{
-    for (size_t i = 0; i < S.n; i++)
-        if (strcmp(S.kids[i]->name, name) == 0)
-            return S.kids[i];
-    return NULL;
-}
-
-static int s_add(s_child *c)
-{
-    if (S.n == S.cap) {
-        size_t cap = S.cap ? S.cap * 2 : 16;
-        s_child **k = realloc(S.kids, cap * sizeof *k);
-        if (k == NULL)
-            return TR_ENOMEM;
-        S.kids = k;
-        S.cap = cap;
-    }
-    S.kids[S.n++] = c;
-    return TR_OK;
-}
-
-static int s_start_child(const Troupe__StartChild *req)
-{
-    if (S.spec->strategy != TR_SIMPLE_ONE_FOR_ONE)
-        return TR_ESTATE;
-    if (S.shutting_down)
-        return TR_ECLOSED;
-    if (req == NULL || req->name == NULL || !tr_name_valid(req->name) ||
-        req->arg.len > TR__SUP_MAX_ARG)
-        return TR_EINVAL;
-    if (s_find(req->name) != NULL)
-        return TR_EEXIST;
-    if (S.n >= TR__SUP_MAX_CHILDREN)
-        return TR_ENOMEM;
-    s_child *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return TR_ENOMEM;
-    c->spec = S.spec->children[0];
-    snprintf(c->name, sizeof c->name, "%s", req->name);
-    c->dynamic = true;
-    if (req->arg.len > 0) {
-        c->arg_copy = malloc(req->arg.len);
-        if (c->arg_copy == NULL) {
-            free(c);
-            return TR_ENOMEM;
-        }
-        memcpy(c->arg_copy, req->arg.data, req->arg.len);
-    }
-    c->want = true;
-    int rc = s_spawn(c);
-    if (rc != TR_OK || s_add(c) != TR_OK) {
-        if (rc == TR_OK) {
-            tr_actor_kill(c->actor);
-            tr_actor_join(c->actor, TR_FOREVER);
-            rc = TR_ENOMEM;
-        }
-        tr_actor_destroy(&c->actor);
-        free(c->arg_copy);
-        free(c);
-        return rc;
-    }
-    c->pid = tr_actor_pid(c->actor);
-    c->state = C_UP;
-    c->started_once = true;
-    c->started_ms = tr__now_ms();
-    s_report_start(c);
-    return TR_OK;
-}
-
-static void s_request(void)
-{
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, S.ctl, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
-        return;
-    }
-    /* One frame per request; the frames of a longer message are read and
-     * dropped, so that the next request starts clean. */
-    bool extra = false;
-    while (zmq_msg_more(&m)) {
-        extra = true;
-        zmq_msg_close(&m);
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, S.ctl, 0) < 0)
-            break;
-    }
-    Troupe__SupRequest *req =
-        extra ? NULL : troupe__sup_request__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
-    zmq_msg_close(&m);
-    /* A REP socket must answer before it reads again: every path replies,
-     * except a stop_child, which replies once the child is down. */
-    if (req == NULL) {
-        /* Counted always, logged for the first 20 and then every 1000th: a
-         * peer that floods garbage cannot flood the log. */
-        if (++S.bad_requests <= 20 || S.bad_requests % 1000 == 0)
-            tr_log(TR_LOG_WARN, "TR-SUP-CONTROL",
-                   "refused an undecodable control request (%llu so far)",
-                   (unsigned long long)S.bad_requests);
-        s_reply(TR_EPROTO, NULL);
-        return;
-    }
-    switch (req->op_case) {
-    case TROUPE__SUP_REQUEST__OP_STATUS:
-        s_status();
-        break;
-    case TROUPE__SUP_REQUEST__OP_START_CHILD:
-        s_reply(s_start_child(req->start_child), NULL);
-        break;
-    case TROUPE__SUP_REQUEST__OP_STOP_CHILD: {
-        s_child *c = req->stop_child ? s_find(req->stop_child) : NULL;
-        if (c == NULL)
-            s_reply(TR_EINVAL, NULL);
-        else if (!c->dynamic)
-            s_reply(TR_ESTATE, NULL);
-        else if (S.shutting_down)
-            s_reply(TR_ECLOSED, NULL);
-        else if (c->state == C_DOWN) {
-            s_remove(c);
-            s_reply(TR_OK, NULL);
-        } else {
-            c->want = false;
-            c->forget = true;
-            S.pending_stop = c;
-        }
-        break;
-    }
-    default:
-        s_reply(TR_EPROTO, NULL);
-    }
-    troupe__sup_request__free_unpacked(req, NULL);
-}
-
-/* Answers a stop_child once its child is gone (s_remove), or at shutdown. */
-static void s_answer_pending(void)
-{
-    if (S.pending_done) {
-        S.pending_done = false;
-        s_reply(TR_OK, NULL);
-    } else if (S.pending_stop != NULL && S.shutting_down) {
-        S.pending_stop->forget = true;
-        S.pending_stop = NULL;
-        s_reply(TR_ECLOSED, NULL);
-    }
-}
-
 /* ---- the process ----------------------------------------------------------- */
 
 static _Noreturn void s_exit(void)
 {
-    tr__sys_close(&S.ctl);
-    if (S.exit_code != 0)
-        tr__sys_exit(S.exit_code);
+    tr__sys_close(&S->ctl);
+    if (S->exit_code != 0)
+        tr__sys_exit(S->exit_code);
     tr__sys_exit_signal(SIGTERM);
 }
 
 static bool s_all_down(void)
 {
-    for (size_t i = 0; i < S.n; i++)
-        if (S.kids[i]->state != C_DOWN)
+    for (size_t i = 0; i < S->n; i++)
+        if (S->kids[i]->state != C_DOWN)
             return false;
     return true;
 }
 
 static int s_poll_items(void)
 {
-    size_t need = S.n + 2;
-    if (need > S.items_cap) {
-        zmq_pollitem_t *it = realloc(S.items, need * sizeof *it);
+    size_t need = S->n + 2;
+    if (need > S->items_cap) {
+        zmq_pollitem_t *it = realloc(S->items, need * sizeof *it);
         if (it == NULL)
             return -1;
-        S.items = it;
-        s_child **ik = realloc(S.item_kid, need * sizeof *ik);
+        S->items = it;
+        s_child **ik = realloc(S->item_kid, need * sizeof *ik);
         if (ik == NULL)
             return -1;
-        S.item_kid = ik;
-        S.items_cap = need;
+        S->item_kid = ik;
+        S->items_cap = need;
     }
     int n = 0;
-    S.items[n++] = (zmq_pollitem_t){.fd = S.sigfd, .events = ZMQ_POLLIN};
-    S.items[n++] = (zmq_pollitem_t){.socket = S.pending_stop ? NULL : S.ctl,
+    S->items[n++] = (zmq_pollitem_t){.fd = S->sigfd, .events = ZMQ_POLLIN};
+    S->items[n++] = (zmq_pollitem_t){.socket = S->pending_stop ? NULL : S->ctl,
                                     .fd = -1,
-                                    .events = S.pending_stop ? 0 : ZMQ_POLLIN};
-    for (size_t i = 0; i < S.n; i++) {
-        if (S.kids[i]->state == C_DOWN)
+                                    .events = S->pending_stop ? 0 : ZMQ_POLLIN};
+    for (size_t i = 0; i < S->n; i++) {
+        if (S->kids[i]->state == C_DOWN)
             continue;
-        S.item_kid[n] = S.kids[i];
-        S.items[n++] = (zmq_pollitem_t){.fd = tr_actor_fd(S.kids[i]->actor), .events = ZMQ_POLLIN};
+        S->item_kid[n] = S->kids[i];
+        S->items[n++] = (zmq_pollitem_t){.fd = tr_actor_fd(S->kids[i]->actor), .events = ZMQ_POLLIN};
     }
     return n;
 }
@@ -673,31 +414,31 @@ static void s_wait(long long next, bool serve)
     if (next >= 0 && timeout < 0)
         timeout = 0;
     int skip = serve ? 0 : 2;
-    if (zmq_poll(S.items + skip, n - skip, timeout) < 0) {
+    if (zmq_poll(S->items + skip, n - skip, timeout) < 0) {
         if (errno != EINTR) {
             tr_log(TR_LOG_ERROR, "TR-SUP-POLL", "poll failed: %s", zmq_strerror(errno));
             s_shut_down(TR_SUP_EXIT_GAVE_UP);
         }
         return;
     }
-    if (serve && (S.items[0].revents & ZMQ_POLLIN)) {
+    if (serve && (S->items[0].revents & ZMQ_POLLIN)) {
         struct signalfd_siginfo si;
-        if (read(S.sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (read(S->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
             tr_log(TR_LOG_INFO, "TR-SUP-STOP", "SIGTERM: stopping children");
             s_shut_down(0);
         }
     }
     for (int i = 2; i < n; i++) {
-        if (!(S.items[i].revents & ZMQ_POLLIN))
+        if (!(S->items[i].revents & ZMQ_POLLIN))
             continue;
-        s_child *c = S.item_kid[i];
+        s_child *c = S->item_kid[i];
         int code = 0;
         if (tr_actor_join(c->actor, TR_NOWAIT) == TR_OK &&
             tr_actor_exitcode(c->actor, &code) == TR_OK)
             s_on_exit(c, code, false);
     }
-    if (serve && (S.items[1].revents & ZMQ_POLLIN))
-        s_request();
+    if (serve && (S->items[1].revents & ZMQ_POLLIN))
+        tr__sup_request();
 }
 
 static int s_main(void *arg)
@@ -705,8 +446,8 @@ static int s_main(void *arg)
     (void)arg;
     for (;;) {
         long long next = s_act();
-        s_answer_pending();
-        if (S.shutting_down && s_all_down())
+        tr__sup_answer_pending();
+        if (S->shutting_down && s_all_down())
             s_exit();
         s_wait(next, true);
     }
@@ -717,29 +458,29 @@ static int s_main(void *arg)
 static int s_init(void *arg)
 {
     const tr_sup_spec *spec = arg;
-    memset(&S, 0, sizeof S);
-    S.spec = spec;
-    S.sigfd = -1;
-    snprintf(S.name, sizeof S.name, "%s", tr_self_name());
-    S.intensity = spec->intensity == 0 && spec->period_ms == 0 ? 1 : spec->intensity;
-    S.period_ms = spec->period_ms > 0 ? spec->period_ms : 5000;
-    S.backoff_max_ms = spec->backoff_max_ms > 0 ? spec->backoff_max_ms : 32 * spec->backoff_ms;
-    S.nhistory = S.intensity >= 0 ? (size_t)S.intensity + 1 : 1;
-    S.history = calloc(S.nhistory, sizeof *S.history);
-    S.started_ms = tr__now_ms();
+    memset(S, 0, sizeof *S);
+    S->spec = spec;
+    S->sigfd = -1;
+    snprintf(S->name, sizeof S->name, "%s", tr_self_name());
+    S->intensity = spec->intensity == 0 && spec->period_ms == 0 ? 1 : spec->intensity;
+    S->period_ms = spec->period_ms > 0 ? spec->period_ms : 5000;
+    S->backoff_max_ms = spec->backoff_max_ms > 0 ? spec->backoff_max_ms : 32 * spec->backoff_ms;
+    S->nhistory = S->intensity >= 0 ? (size_t)S->intensity + 1 : 1;
+    S->history = calloc(S->nhistory, sizeof *S->history);
+    S->started_ms = tr__now_ms();
     srandom((unsigned)getpid());
-    if (S.history == NULL)
+    if (S->history == NULL)
         return 1;
 
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
-    S.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    S->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     char dir[4200], address[256];
     snprintf(dir, sizeof dir, "%s/.c", tr_sys_run_dir());
-    if (S.sigfd < 0 || (mkdir(dir, 0700) != 0 && errno != EEXIST) ||
-        tr__sup_control_address(tr_sys_run_dir(), S.name, address, sizeof address) != TR_OK ||
-        (S.ctl = tr__sys_socket(ZMQ_REP)) == NULL || zmq_bind(S.ctl, address) != 0) {
+    if (S->sigfd < 0 || (mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+        tr__sup_control_address(tr_sys_run_dir(), S->name, address, sizeof address) != TR_OK ||
+        (S->ctl = tr__sys_socket(ZMQ_REP)) == NULL || zmq_bind(S->ctl, address) != 0) {
         tr_log(TR_LOG_ERROR, "TR-SUP-CONTROL", "cannot set up the control socket: %s",
                strerror(errno));
         return 1;
@@ -747,7 +488,7 @@ static int s_init(void *arg)
     size_t n = spec->strategy == TR_SIMPLE_ONE_FOR_ONE ? 0 : spec->nchildren;
     for (size_t i = 0; i < n; i++) {
         s_child *c = calloc(1, sizeof *c);
-        if (c == NULL || s_add(c) != TR_OK) {
+        if (c == NULL || tr__sup_add(c) != TR_OK) {
             free(c);
             return 1;
         }
@@ -756,23 +497,23 @@ static int s_init(void *arg)
         c->want = true;
     }
     /* Start in order; the first failure stops those started, in reverse. */
-    for (size_t i = 0; i < S.n; i++) {
-        if (s_spawn(S.kids[i]) == TR_OK) {
-            s_child *c = S.kids[i];
+    for (size_t i = 0; i < S->n; i++) {
+        if (tr__sup_spawn_child(S->kids[i]) == TR_OK) {
+            s_child *c = S->kids[i];
             c->pid = tr_actor_pid(c->actor);
             c->state = C_UP;
             c->started_once = true;
             c->started_ms = tr__now_ms();
-            s_report_start(c);
+            tr__sup_report_start(c);
             continue;
         }
         tr_log(TR_LOG_ERROR, "TR-SUP-START", "%s failed to start; stopping the others",
-               S.kids[i]->name);
-        S.intensity = -1; /* no restarts while stopping */
+               S->kids[i]->name);
+        S->intensity = -1; /* no restarts while stopping */
         s_shut_down(TR_SUP_EXIT_GAVE_UP);
         while (!s_all_down())
             s_wait(s_act(), false);
-        tr__sys_close(&S.ctl);
+        tr__sys_close(&S->ctl);
         return 1;
     }
     return 0;
