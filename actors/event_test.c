@@ -33,25 +33,13 @@ static int g_keep[1];
 
 static void s_pipe_open(void)
 {
-    int fds[2];
-    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-    g_rd = fds[0];
-    g_wr = fds[1];
+    trt_report_open(&g_rd, &g_wr);
     g_keep[0] = g_wr;
 }
 
 static void s_pipe_close(void)
 {
-    close(g_rd);
-    close(g_wr);
-    g_rd = g_wr = -1;
-}
-
-static long long s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+    trt_report_close(&g_rd, &g_wr);
 }
 
 /* Reads the next report line into line; fails the test if none comes. */
@@ -112,9 +100,9 @@ static tr_hub_stats s_stats(void)
  * on their subscriptions. */
 static void s_await_requests(uint64_t base, uint64_t n)
 {
-    long long deadline = s_now_ms() + LONG_MS;
+    long long deadline = trt_now_ms() + LONG_MS;
     while (s_others() < base + n)
-        if (s_now_ms() > deadline)
+        if (trt_now_ms() > deadline)
             fail_msg("the hub never answered %llu requests", (unsigned long long)n);
 }
 
@@ -278,9 +266,9 @@ static void test_wait_timeout(void **state)
     tr_actor *hub = s_hub_start();
     tr_event *ev = NULL;
     assert_int_equal(tr_event_open(&ev, "never", NULL), TR_OK);
-    long long t0 = s_now_ms();
+    long long t0 = trt_now_ms();
     assert_int_equal(tr_event_wait(ev, 150), TR_ETIMEDOUT);
-    assert_true(s_now_ms() - t0 >= 150); /* a lower bound only */
+    assert_true(trt_now_ms() - t0 >= 150); /* a lower bound only */
     assert_int_equal(tr_event_wait(ev, TR_NOWAIT), TR_ETIMEDOUT);
     bool is = true;
     uint64_t v = 1;
@@ -453,7 +441,7 @@ static void test_set_clear_set_in_order(void **state)
 
 static pid_t s_child_pid(const char *sup, const char *name, unsigned restarts)
 {
-    long long deadline = s_now_ms() + LONG_MS;
+    long long deadline = trt_now_ms() + LONG_MS;
     for (;;) {
         tr_sup_status *st = NULL;
         assert_int_equal(tr_supervisor_status(NULL, sup, &st, LONG_MS), TR_OK);
@@ -466,7 +454,7 @@ static pid_t s_child_pid(const char *sup, const char *name, unsigned restarts)
         tr_sup_status_destroy(&st);
         if (pid != 0)
             return pid;
-        if (s_now_ms() > deadline)
+        if (trt_now_ms() > deadline)
             fail_msg("%s/%s never ran with %u restarts", sup, name, restarts);
     }
 }
@@ -685,10 +673,10 @@ static void test_supervisor_reports(void **state)
     /* The reports of the first two starts were queued before the hub was
      * bound, and may reach it before or after this subscription: once the
      * hub has published them, the marker's state comes after them. */
-    long long deadline = s_now_ms() + LONG_MS;
+    long long deadline = trt_now_ms() + LONG_MS;
     g_stats_calls = 0;
     while (s_stats().published < 2)
-        assert_true(s_now_ms() < deadline);
+        assert_true(trt_now_ms() < deadline);
     s_synced(s, "sync-sys");
 
     pid_t idle = s_child_pid("top", "idle", 0);
@@ -813,9 +801,9 @@ static void test_malformed_input_is_refused(void **state)
     tr_event *ev = NULL;
     assert_int_equal(tr_event_open(&ev, "fine", NULL), TR_OK);
     assert_int_equal(tr_event_set(ev, LONG_MS), TR_OK);
-    long long deadline = s_now_ms() + LONG_MS;
+    long long deadline = trt_now_ms() + LONG_MS;
     while (s_stats().refused < 8)
-        assert_true(s_now_ms() < deadline);
+        assert_true(trt_now_ms() < deadline);
     bool is = false;
     assert_int_equal(tr_event_is_set(ev, &is, LONG_MS), TR_OK);
     assert_true(is);

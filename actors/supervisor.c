@@ -248,6 +248,15 @@ int tr_supervisor_stop_child(tr_supervisor *s, const char *name, int timeout_ms)
 
 /* ---- status ---------------------------------------------------------------- */
 
+/* Copies the string src to *p, advances *p past it, returns the copy. */
+static const char *s_put_str(char **p, const char *src)
+{
+    size_t len = strlen(src) + 1;
+    char *dst = memcpy(*p, src, len);
+    *p += len;
+    return dst;
+}
+
 /* A tr_sup_status and its strings live in one allocation. */
 static tr_sup_status *s_status_copy(const Troupe__SupStatus *in)
 {
@@ -260,10 +269,7 @@ static tr_sup_status *s_status_copy(const Troupe__SupStatus *in)
         return NULL;
     st->children = (tr_child_status *)(st + 1);
     char *p = (char *)(st->children + in->n_children);
-    size_t len = strlen(in->name) + 1;
-    memcpy(p, in->name, len);
-    st->name = p;
-    p += len;
+    st->name = s_put_str(&p, in->name);
     st->pid = in->pid;
     st->strategy = in->strategy;
     st->restarts = in->restarts;
@@ -273,10 +279,7 @@ static tr_sup_status *s_status_copy(const Troupe__SupStatus *in)
     for (size_t i = 0; i < in->n_children; i++) {
         const Troupe__ChildStatus *c = in->children[i];
         tr_child_status *o = &st->children[i];
-        len = strlen(c->name) + 1;
-        memcpy(p, c->name, len);
-        o->name = p;
-        p += len;
+        o->name = s_put_str(&p, c->name);
         o->pid = c->pid;
         o->state = c->state;
         o->is_supervisor = c->is_supervisor;

@@ -28,25 +28,13 @@ static char g_dir[64]; /* a scratch directory for marker files */
 
 static void s_pipe_open(void)
 {
-    int fds[2];
-    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-    g_rd = fds[0];
-    g_wr = fds[1];
+    trt_report_open(&g_rd, &g_wr);
     g_keep[0] = g_wr;
 }
 
 static void s_pipe_close(void)
 {
-    close(g_rd);
-    close(g_wr);
-    g_rd = g_wr = -1;
-}
-
-static long long s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+    trt_report_close(&g_rd, &g_wr);
 }
 
 /* Reads the next report line; fails the test if none comes in time. */
@@ -164,7 +152,7 @@ static int s_exit_once_then_stay(void *arg)
 static int s_crash_timed(void *arg)
 {
     (void)arg;
-    trt_write_line(g_wr, "start %s %lld", tr_self_name(), s_now_ms());
+    trt_write_line(g_wr, "start %s %lld", tr_self_name(), trt_now_ms());
     return 1;
 }
 
@@ -229,7 +217,7 @@ static const tr_child_status *s_child(const tr_sup_status *st, const char *name)
  * the supervisor's answers are the events waited on. */
 static void s_wait_state(const char *sup, const char *name, int state, unsigned restarts)
 {
-    long long deadline = s_now_ms() + LONG_MS;
+    long long deadline = trt_now_ms() + LONG_MS;
     for (;;) {
         tr_sup_status *st = NULL;
         assert_int_equal(tr_supervisor_status(NULL, sup, &st, LONG_MS), TR_OK);
@@ -239,7 +227,7 @@ static void s_wait_state(const char *sup, const char *name, int state, unsigned 
         tr_sup_status_destroy(&st);
         if (ok)
             return;
-        if (s_now_ms() > deadline)
+        if (trt_now_ms() > deadline)
             fail_msg("%s/%s never reached %s", sup, name, tr_child_state_name(state));
     }
 }
@@ -464,9 +452,9 @@ static void test_shutdown_timeout_then_kill(void **state)
             fail_msg("unexpected report \"%s\"", line);
     }
     assert_true(stubborn > 0 && brutal && polite);
-    long long t0 = s_now_ms();
+    long long t0 = trt_now_ms();
     s_stop(&s);
-    long long took = s_now_ms() - t0;
+    long long took = trt_now_ms() - t0;
     /* polite ran its terminate; stubborn ignored SIGTERM and was killed
      * after its 200 ms; brutal was killed at once, with no terminate. */
     s_expect("stop polite");

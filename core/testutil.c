@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
 #include <stdio.h>
@@ -180,4 +181,26 @@ void trt_private_run_dir(void)
     setenv("TROUPE_RUN_DIR", s_base, 1);
     s_base_owner = getpid();
     atexit(s_atexit);
+}
+
+long long trt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void trt_report_open(int *rd, int *wr)
+{
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    *rd = fds[0];
+    *wr = fds[1];
+}
+
+void trt_report_close(int *rd, int *wr)
+{
+    close(*rd);
+    close(*wr);
+    *rd = *wr = -1;
 }

@@ -23,6 +23,15 @@ bool trt_proc_exists(pid_t pid);
  * EOF or error. Reads byte by byte: test lines are short. */
 int trt_read_line(int fd, char *buf, size_t len, int timeout_ms);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long long trt_now_ms(void);
+
+/* A report pipe: children of a test write lines to *wr (keep it in their
+ * keep_fds), the test reads them from *rd. Both ends are O_CLOEXEC; close
+ * them with trt_report_close, which sets them to -1. */
+void trt_report_open(int *rd, int *wr);
+void trt_report_close(int *rd, int *wr);
+
 /* Writes a formatted line to fd, in one write(2). */
 void trt_write_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
