@@ -184,7 +184,11 @@ static void s_chan_send(s_chan *ch, const tr__hub_addr *a, const void *buf, size
     if (ch->fd < 0) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         memcpy(sa.sun_path, a->req_path, strlen(a->req_path) + 1);
-        ch->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        /* Non-blocking, so that a hub whose backlog is full (it pauses
+         * accepting when out of descriptors) makes this copy fail now, to be
+         * sent again at the next resend, rather than block past the
+         * caller's timeout. */
+        ch->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (ch->fd >= 0 && connect(ch->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
             close(ch->fd);
             ch->fd = -1;

@@ -36,8 +36,11 @@ static int s_validate(const tr_sup_spec *spec, int depth)
         return s_invalid("supervisor specs nested more than 32 deep (a cycle?)", NULL);
     if (spec->strategy < TR_ONE_FOR_ONE || spec->strategy > TR_SIMPLE_ONE_FOR_ONE)
         return s_invalid("unknown strategy", NULL);
-    if (spec->period_ms < 0 || spec->backoff_ms < 0 || spec->backoff_max_ms < 0)
-        return s_invalid("negative period or backoff", NULL);
+    if (spec->period_ms < 0 || spec->backoff_ms < 0 || spec->backoff_max_ms < 0 ||
+        spec->backoff_ms > TR__SUP_MAX_DELAY_MS || spec->backoff_max_ms > TR__SUP_MAX_DELAY_MS)
+        return s_invalid("period or backoff out of range (0 to one hour)", NULL);
+    if (spec->intensity > TR__SUP_MAX_INTENSITY)
+        return s_invalid("intensity over 100000", NULL);
     if (spec->nchildren > TR__SUP_MAX_CHILDREN || (spec->nchildren > 0 && spec->children == NULL))
         return s_invalid("too many children, or NULL children", NULL);
     if (spec->strategy == TR_SIMPLE_ONE_FOR_ONE && spec->nchildren != 1)

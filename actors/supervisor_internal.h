@@ -10,6 +10,11 @@
 #define TR__SUP_MAX_CHILDREN 4096
 #define TR__SUP_MAX_ARG (64 * 1024)
 
+/* Bounds of a spec's numbers: the intensity sizes a ring of restart times,
+ * and 32 x the longest backoff must fit an int. */
+#define TR__SUP_MAX_INTENSITY 100000
+#define TR__SUP_MAX_DELAY_MS 3600000
+
 /* tr__sup_validate checks spec and the specs nested in it, logging the first
  * problem (TR-SPEC-INVALID). TR_OK or TR_EINVAL. */
 int tr__sup_validate(const tr_sup_spec *spec);

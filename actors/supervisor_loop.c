@@ -168,8 +168,8 @@ static void s_stop_begin(s_child *c)
 {
     c->state = C_STOPPING;
     int ms = s_shutdown_ms(c);
-    bool joins = S->shutting_down && !(c->spec.flags & TR_SPAWN_DAEMON) &&
-                 c->spec.supervisor == NULL;
+    bool joins = S->shutting_down && !S->start_failed &&
+                 !(c->spec.flags & TR_SPAWN_DAEMON) && c->spec.supervisor == NULL;
     if (ms == TR_SHUTDOWN_BRUTAL)
         s_stage(c, 2);
     else
@@ -261,7 +261,8 @@ static void s_on_exit(s_child *c, int code, bool start_failed)
             tr__sup_remove(c);
         return;
     }
-    bool normal = code == 0 || code == -SIGTERM;
+    /* A start that failed is a crash, whatever the restart type. */
+    bool normal = !start_failed && (code == 0 || code == -SIGTERM);
     bool restart = c->spec.restart == TR_PERMANENT ||
                    (c->spec.restart == TR_TRANSIENT && !normal);
     if (!restart) {
@@ -291,9 +292,16 @@ static void s_on_exit(s_child *c, int code, bool start_failed)
             after = true;
             continue;
         }
-        if (o->state == C_UP &&
-            (strategy == TR_ONE_FOR_ALL || (strategy == TR_REST_FOR_ONE && after)))
+        if (o->state != C_UP ||
+            !(strategy == TR_ONE_FOR_ALL || (strategy == TR_REST_FOR_ONE && after)))
+            continue;
+        if (o->spec.restart == TR_TEMPORARY) {
+            /* Stopped with the group, never started again (OTP's rule). */
+            o->want = false;
+            o->forget = o->dynamic;
+        } else {
             o->cycle = true;
+        }
     }
 }
 
@@ -344,9 +352,14 @@ static long long s_act(void)
                         break;
                     continue;
                 }
-                s_start(c);
+                /* A start takes time: look at the clock again. After a
+                 * failed one, go back to the poll first, so that retrying a
+                 * child whose start keeps failing slowly cannot keep the
+                 * supervisor from its signals, requests and other children. */
+                if (s_start(c) != TR_OK)
+                    return 0;
                 changed = true;
-                break; /* a start takes time: look at the clock again */
+                break;
             }
         }
         if (!changed)
@@ -510,6 +523,7 @@ static int s_init(void *arg)
         tr_log(TR_LOG_ERROR, "TR-SUP-START", "%s failed to start; stopping the others",
                S->kids[i]->name);
         S->intensity = -1; /* no restarts while stopping */
+        S->start_failed = true; /* stop the others now: nothing to join */
         s_shut_down(TR_SUP_EXIT_GAVE_UP);
         while (!s_all_down())
             s_wait(s_act(), false);

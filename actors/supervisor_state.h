@@ -45,6 +45,7 @@ typedef struct {
     uint64_t bad_requests;
     long long started_ms;
     bool shutting_down;
+    bool start_failed; /* a child of the initial start failed: stop, not join */
     int exit_code; /* 0: by SIGTERM; else TR_SUP_EXIT_GAVE_UP */
     void *ctl;
     int sigfd;

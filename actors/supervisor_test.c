@@ -198,6 +198,22 @@ static int s_init_fails(void *arg, void **state)
 
 static const tr_behaviour s_bad_init = {s_init_fails, s_rep_handle, NULL};
 
+/* Starts once (creating a marker file in g_dir), fails every later init. */
+static int s_init_once(void *arg, void **state)
+{
+    *state = arg;
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, tr_self_name());
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    trt_write_line(g_wr, "start %s %d", tr_self_name(), (int)getpid());
+    return 0;
+}
+
+static const tr_behaviour s_starts_once = {s_init_once, s_rep_handle, NULL};
+
 /* ---- helpers --------------------------------------------------------------- */
 
 #define REPORTER(n) \
@@ -744,6 +760,80 @@ static void test_invalid_specs_and_failed_start(void **state)
     trt_assert_no_children();
 }
 
+/* ---- failures around starts ----------------------------------------------------- */
+
+static void test_failed_restart_counts_as_crash(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    snprintf(g_dir, sizeof g_dir, "/tmp/trt-sup-XXXXXX");
+    assert_non_null(mkdtemp(g_dir));
+    /* A transient child whose restarts fail: each failed start is a crash
+     * (not a normal exit), so the supervisor retries and gives up. */
+    tr_child_spec kids[] = {{.name = "once", .behaviour = &s_starts_once,
+                             .restart = TR_TRANSIENT, .flags = TR_SPAWN_DAEMON,
+                             .keep_fds = g_keep, .nkeep_fds = 1}};
+    tr_sup_spec spec = {.intensity = 2, .period_ms = 60000, .children = kids, .nchildren = 1};
+    tr_supervisor *s = NULL;
+    assert_int_equal(tr_supervisor_start(&s, "retry", &spec, 0), TR_OK);
+    long pid = s_expect_num("start once");
+    kill((pid_t)pid, SIGKILL);
+    tr_actor *a = tr_supervisor_actor(s);
+    assert_int_equal(tr_actor_join(a, LONG_MS), TR_OK);
+    int code = 0;
+    assert_int_equal(tr_actor_exitcode(a, &code), TR_OK);
+    assert_int_equal(code, TR_SUP_EXIT_GAVE_UP);
+    tr_supervisor_destroy(&s);
+    char path[128];
+    snprintf(path, sizeof path, "%s/once", g_dir);
+    unlink(path);
+    rmdir(g_dir);
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
+static void test_group_restart_leaves_temporary_stopped(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    tr_child_spec kids[] = {REPORTER("a"), REPORTER("tmp")};
+    kids[1].restart = TR_TEMPORARY;
+    tr_sup_spec spec = {.strategy = TR_ONE_FOR_ALL, .intensity = 5, .children = kids,
+                        .nchildren = 2};
+    tr_supervisor *s = NULL;
+    assert_int_equal(tr_supervisor_start(&s, "grp", &spec, 0), TR_OK);
+    long a = s_expect_num("start a");
+    s_expect("start tmp");
+    kill((pid_t)a, SIGKILL);
+    s_expect("stop tmp"); /* stopped with the group... */
+    s_expect("start a");  /* ...and never started again */
+    s_wait_state("grp", "a", TR_CHILD_RUNNING, 1);
+    s_wait_state("grp", "tmp", TR_CHILD_STOPPED, 0);
+    s_expect_nothing_more();
+    s_stop(&s);
+    s_expect("stop a");
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
+static void test_failed_start_stops_non_daemons_at_once(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    /* A non-daemon that would be waited for forever at a shutdown: when a
+     * later child fails to start, it is stopped (SIGTERM), not joined. */
+    tr_child_spec kids[] = {{.name = "nd", .behaviour = &s_reporter, .shutdown_ms = TR_FOREVER,
+                             .keep_fds = g_keep, .nkeep_fds = 1},
+                            {.name = "broken", .behaviour = &s_bad_init}};
+    tr_sup_spec spec = {.children = kids, .nchildren = 2};
+    tr_supervisor *s = NULL;
+    assert_int_equal(tr_supervisor_start(&s, "abort", &spec, 0), TR_ESPAWN);
+    s_expect("start nd");
+    s_expect("stop nd");
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
 int main(void)
 {
     trt_private_run_dir();
@@ -763,6 +853,9 @@ int main(void)
         cmocka_unit_test(test_dynamic_children),
         cmocka_unit_test(test_status_shows_the_true_tree),
         cmocka_unit_test(test_invalid_specs_and_failed_start),
+        cmocka_unit_test(test_failed_restart_counts_as_crash),
+        cmocka_unit_test(test_group_restart_leaves_temporary_stopped),
+        cmocka_unit_test(test_failed_start_stops_non_daemons_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,11 +103,11 @@ typedef struct tr_child_spec {
  *  - intensity, period_ms: more than intensity restarts within period_ms
  *    make the supervisor stop its children and exit with
  *    TR_SUP_EXIT_GAVE_UP. 0 and 0 mean OTP's defaults, 1 in 5000 ms; a
- *    negative intensity allows no restart at all.
+ *    negative intensity allows no restart at all; at most 100000.
  *  - backoff_ms, backoff_max_ms: when backoff_ms > 0, a child that exits
  *    again within period_ms of its start is restarted after a delay that
  *    doubles with each such exit, from backoff_ms up to backoff_max_ms
- *    (default 32 x backoff_ms), with random jitter (half fixed, half random:
+ *    (default 32 x backoff_ms; both at most one hour), with random jitter (half fixed, half random:
  *    delay/2 + rand(delay/2)). A child that ran for period_ms starts afresh.
  *    In one_for_all and rest_for_one, the children after it wait for it.
  *  - children, nchildren: the children in start order (at most 4096); for
@@ -127,7 +127,8 @@ struct tr_sup_spec {
  * spawn flags for the supervisor itself (TR_SPAWN_DAEMON makes it die with
  * this process). On success *out is a handle the caller frees with
  * tr_supervisor_destroy. Errors: TR_EINVAL (NULL argument, invalid name, an
- * invalid spec at any depth: unknown strategy or restart type, not exactly
+ * invalid spec at any depth: unknown strategy or restart type, a number out
+ * of range, not exactly
  * one of fn / behaviour / supervisor, a name repeated within one spec, a
  * simple_one_for_one spec without exactly one child; the log says which),
  * TR_EEXIST (a live actor has the supervisor's name), TR_ESPAWN (a child
@@ -161,7 +162,8 @@ tr_actor *tr_supervisor_actor(tr_supervisor *s);
  * name, NULL arg with a size, size over 64 KiB), TR_ESTATE (not a
  * simple_one_for_one supervisor), TR_EEXIST (the name is in use),
  * TR_ESPAWN (the child failed to start), TR_ETIMEDOUT (no answer in
- * timeout_ms), TR_ECLOSED (the supervisor is gone or shutting down). */
+ * timeout_ms), TR_ECLOSED (the supervisor is gone or shutting down),
+ * TR_ENOMEM (in this process or the supervisor's, or 4096 children). */
 int tr_supervisor_start_child(tr_supervisor *s, const char *name, const void *arg,
                               size_t size, int timeout_ms);
 
