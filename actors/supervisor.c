@@ -208,6 +208,18 @@ static int s_call(const char *run_dir, const char *name, const Troupe__SupReques
     return rc;
 }
 
+/* s_call for a request whose answer is only a result code. */
+static int s_call_rc(const char *name, const Troupe__SupRequest *req, int timeout_ms)
+{
+    Troupe__SupReply *r;
+    int rc = s_call(NULL, name, req, &r, timeout_ms);
+    if (rc == TR_OK) {
+        rc = r->rc;
+        troupe__sup_reply__free_unpacked(r, NULL);
+    }
+    return rc;
+}
+
 int tr_supervisor_start_child(tr_supervisor *s, const char *name, const void *arg,
                               size_t size, int timeout_ms)
 {
@@ -223,13 +235,7 @@ int tr_supervisor_start_child(tr_supervisor *s, const char *name, const void *ar
     troupe__sup_request__init(&req);
     req.op_case = TROUPE__SUP_REQUEST__OP_START_CHILD;
     req.start_child = &sc;
-    Troupe__SupReply *r;
-    int rc = s_call(NULL, s->name, &req, &r, timeout_ms);
-    if (rc == TR_OK) {
-        rc = r->rc;
-        troupe__sup_reply__free_unpacked(r, NULL);
-    }
-    return rc;
+    return s_call_rc(s->name, &req, timeout_ms);
 }
 
 int tr_supervisor_stop_child(tr_supervisor *s, const char *name, int timeout_ms)
@@ -240,13 +246,7 @@ int tr_supervisor_stop_child(tr_supervisor *s, const char *name, int timeout_ms)
     troupe__sup_request__init(&req);
     req.op_case = TROUPE__SUP_REQUEST__OP_STOP_CHILD;
     req.stop_child = (char *)(uintptr_t)name;
-    Troupe__SupReply *r;
-    int rc = s_call(NULL, s->name, &req, &r, timeout_ms);
-    if (rc == TR_OK) {
-        rc = r->rc;
-        troupe__sup_reply__free_unpacked(r, NULL);
-    }
-    return rc;
+    return s_call_rc(s->name, &req, timeout_ms);
 }
 
 /* ---- status ---------------------------------------------------------------- */

@@ -157,7 +157,7 @@ static int s_crash_timed(void *arg)
 }
 
 /* Ignores SIGTERM and waits forever. */
-static int s_stubborn(void *arg)
+static int s_ignores_sigterm(void *arg)
 {
     (void)arg;
     signal(SIGTERM, SIG_IGN);
@@ -444,22 +444,22 @@ static void test_shutdown_timeout_then_kill(void **state)
     tr_child_spec kids[] = {
         {.name = "brutal", .behaviour = &s_reporter, .shutdown_ms = TR_SHUTDOWN_BRUTAL,
          .flags = TR_SPAWN_DAEMON, .keep_fds = g_keep, .nkeep_fds = 1},
-        {.name = "stubborn", .fn = s_stubborn, .shutdown_ms = 200, .flags = TR_SPAWN_DAEMON,
+        {.name = "deaf", .fn = s_ignores_sigterm, .shutdown_ms = 200, .flags = TR_SPAWN_DAEMON,
          .keep_fds = g_keep, .nkeep_fds = 1},
         REPORTER("polite"),
     };
     tr_sup_spec spec = {.children = kids, .nchildren = 3};
     tr_supervisor *s = NULL;
     assert_int_equal(tr_supervisor_start(&s, "shut", &spec, 0), TR_OK);
-    /* stubborn is a function actor: it reports after its spawn returned,
+    /* deaf is a function actor: it reports after its spawn returned,
      * so its line may come after polite's, which polite's init writes. */
-    long stubborn = -1;
+    long deaf = -1;
     bool brutal = false, polite = false;
     for (int i = 0; i < 3; i++) {
         char line[128];
         assert_true(trt_read_line(g_rd, line, sizeof line, LONG_MS) >= 0);
-        if (strncmp(line, "start stubborn ", 15) == 0)
-            stubborn = strtol(line + 15, NULL, 10);
+        if (strncmp(line, "start deaf ", 11) == 0)
+            deaf = strtol(line + 11, NULL, 10);
         else if (strncmp(line, "start brutal ", 13) == 0)
             brutal = true;
         else if (strncmp(line, "start polite ", 13) == 0)
@@ -467,16 +467,16 @@ static void test_shutdown_timeout_then_kill(void **state)
         else
             fail_msg("unexpected report \"%s\"", line);
     }
-    assert_true(stubborn > 0 && brutal && polite);
+    assert_true(deaf > 0 && brutal && polite);
     long long t0 = trt_now_ms();
     s_stop(&s);
     long long took = trt_now_ms() - t0;
-    /* polite ran its terminate; stubborn ignored SIGTERM and was killed
+    /* polite ran its terminate; deaf ignored SIGTERM and was killed
      * after its 200 ms; brutal was killed at once, with no terminate. */
     s_expect("stop polite");
     s_expect_nothing_more();
     assert_true(took >= 200);
-    assert_false(trt_proc_exists((pid_t)stubborn));
+    assert_false(trt_proc_exists((pid_t)deaf));
     s_pipe_close();
     trt_assert_no_children();
 }
@@ -531,7 +531,7 @@ static void test_sigkill_of_root_leaves_nothing(void **state)
     tr_child_spec leaves[] = {REPORTER("leaf-1"), REPORTER("leaf-2")};
     tr_sup_spec inner = {.children = leaves, .nchildren = 2};
     tr_child_spec kids[] = {REPORTER("w-1"), {.name = "branch", .supervisor = &inner},
-                            {.name = "nd", .fn = s_stubborn, .keep_fds = g_keep,
+                            {.name = "nd", .fn = s_ignores_sigterm, .keep_fds = g_keep,
                              .nkeep_fds = 1}};
     tr_sup_spec spec = {.children = kids, .nchildren = 3};
     tr_supervisor *s = NULL;
@@ -747,10 +747,10 @@ static void test_invalid_specs_and_failed_start(void **state)
     trt_assert_no_children();
 
     /* start_child on a supervisor that is not simple_one_for_one. */
-    tr_child_spec one[] = {{.name = "idle", .fn = s_stubborn, .shutdown_ms = TR_SHUTDOWN_BRUTAL,
+    tr_child_spec one[] = {{.name = "idle", .fn = s_ignores_sigterm, .shutdown_ms = TR_SHUTDOWN_BRUTAL,
                             .flags = TR_SPAWN_DAEMON}};
     tr_sup_spec plain = {.children = one, .nchildren = 1};
-    g_wr = open("/dev/null", O_WRONLY | O_CLOEXEC); /* s_stubborn reports */
+    g_wr = open("/dev/null", O_WRONLY | O_CLOEXEC); /* s_ignores_sigterm reports */
     assert_int_equal(tr_supervisor_start(&s, "plain", &plain, 0), TR_OK);
     assert_int_equal(tr_supervisor_start_child(s, "more", NULL, 0, LONG_MS), TR_ESTATE);
     assert_int_equal(tr_supervisor_stop_child(s, "idle", LONG_MS), TR_ESTATE);

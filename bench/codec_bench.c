@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include <troupe/codec.h>
 #include <troupe/troupe.h>
 
@@ -79,13 +80,6 @@ typedef struct bench_run {
     int ready[2]; /* the consumer writes one byte there on the primer */
     tr_queue *q;
 } bench_run;
-
-static int64_t s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- the actors ------------------------------------------------------------ */
 
@@ -149,7 +143,7 @@ static int s_consumer(void *arg)
     int rc;
     while ((rc = s_get(r, reg, &seq)) == TR_OK)
         s_take(r, seq);
-    r->sh->done_ns = s_now_ns();
+    r->sh->done_ns = trb_now_ns();
     tr_registry_destroy(&reg);
     tr_queue_destroy(&r->q);
     if (rc != TR_ECLOSED) {
@@ -178,7 +172,7 @@ static int s_producer(void *arg)
                 ;
             if (n != 1)
                 return 1; /* the consumer died */
-            r->sh->t0_ns = s_now_ns();
+            r->sh->t0_ns = trb_now_ns();
         }
         int rc;
         if (r->variant == V_RAW) {
@@ -249,7 +243,7 @@ static void s_floor(uint64_t m, double *pack_ns, double *unpack_ns)
     uint8_t buf[256];
     size_t len = 0;
     uint64_t sum = 0;
-    long long t0 = s_now_ns();
+    long long t0 = trb_now_ns();
     for (uint64_t i = 0; i < m; i++) {
         tick.seq = i;
         tick.stamp_us = 1700000000000000 + (int64_t)i;
@@ -257,7 +251,7 @@ static void s_floor(uint64_t m, double *pack_ns, double *unpack_ns)
             abort();
         len = bench__tick__pack(&tick, buf);
     }
-    long long t1 = s_now_ns();
+    long long t1 = trb_now_ns();
     for (uint64_t i = 0; i < m; i++) {
         Bench__Tick *t = bench__tick__unpack(NULL, len, buf);
         if (t == NULL)
@@ -265,7 +259,7 @@ static void s_floor(uint64_t m, double *pack_ns, double *unpack_ns)
         sum += t->seq;
         bench__tick__free_unpacked(t, NULL);
     }
-    long long t2 = s_now_ns();
+    long long t2 = trb_now_ns();
     if (sum != (m - 1) * m) /* every unpack read the last seq: m - 1 */
         abort();
     *pack_ns = (double)(t1 - t0) / (double)m;
@@ -311,19 +305,6 @@ static int s_run(bench_shared *sh, int variant, uint64_t m, double *rate)
 }
 
 /* ---- main ----------------------------------------------------------------------- */
-
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts v in place and returns its median. */
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
 
 static long s_arg(const char *s, const char *flag, long max)
 {
@@ -413,16 +394,16 @@ int main(int argc, char **argv)
                s_names[v], m, hlen[v], plen[v], rounds);
         for (int d = 0; d < V_TYPED && v == V_TYPED; d++)
             if (ran[d])
-                printf("\"ratio_to_%s\":%.3f,", s_names[d], s_median(ratio[d], (int)rounds));
-        double med = s_median(rate[v], (int)rounds);
+                printf("\"ratio_to_%s\":%.3f,", s_names[d], trb_median(ratio[d], (int)rounds));
+        double med = trb_median(rate[v], (int)rounds);
         printf("\"msgs_per_s\":%.0f,\"msgs_per_s_min\":%.0f,\"msgs_per_s_max\":%.0f}\n", med,
                rate[v][0], rate[v][rounds - 1]);
     }
     printf("{\"bench\":\"codec\",\"variant\":\"protobuf_c_only\",\"messages\":%ld,"
            "\"rounds\":%ld,\"pack_ns\":%.1f,\"unpack_ns\":%.1f",
-           m, rounds, s_median(floor_pack, (int)rounds), s_median(floor_unpack, (int)rounds));
+           m, rounds, trb_median(floor_pack, (int)rounds), trb_median(floor_unpack, (int)rounds));
     if (ran[V_RAW])
-        printf(",\"best_ratio_to_raw_one_cpu\":%.3f", s_median(floor_ratio, (int)rounds));
+        printf(",\"best_ratio_to_raw_one_cpu\":%.3f", trb_median(floor_ratio, (int)rounds));
     printf("}\n");
     munmap(sh, bytes);
     return 0;

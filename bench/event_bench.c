@@ -35,23 +35,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench/benchutil.h"
 #include <troupe/event.h>
 #include <troupe/troupe.h>
 
 #define MAX_WAITERS 64
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* What the parent and the waiters share. */
 static struct {
@@ -112,7 +100,7 @@ static int troupe_waiter(void *arg)
         put_byte(B.armed[1]);
         if (tr_event_wait(B.ev, TR_FOREVER) != TR_OK)
             return 1;
-        B.wake[i] = now_ns();
+        B.wake[i] = trb_now_ns();
         put_byte(B.woke[1]);
     }
     return 0;
@@ -158,7 +146,7 @@ static int run_troupe(long long *lat)
         gets += (uint64_t)B.waiters;
         await_requests(gets);
         await_sleeping(pids, B.waiters);
-        long long t0 = now_ns();
+        long long t0 = trb_now_ns();
         if (tr_event_set(B.ev, 10000) != TR_OK)
             return -1;
         get_bytes(B.woke[0], B.waiters);
@@ -213,7 +201,7 @@ static void zmq_waiter(int i, const char *ep)
         do /* skip the hellos still queued */
             n = zmq_recv(s, buf, sizeof buf, 0);
         while (n != 2);
-        B.wake[i] = now_ns();
+        B.wake[i] = trb_now_ns();
         put_byte(B.woke[1]);
     }
     zmq_close(s);
@@ -254,7 +242,7 @@ static int run_zmq(long long *lat)
     for (long r = 0; r < B.total; r++) {
         get_bytes(B.armed[0], B.waiters);
         await_sleeping(pids, B.waiters);
-        long long t0 = now_ns();
+        long long t0 = trb_now_ns();
         if (zmq_send(pub, "go", 2, 0) != 2)
             return -1;
         get_bytes(B.woke[0], B.waiters);
@@ -283,7 +271,7 @@ static void percentiles(const long long *lat, long n, double *p50, double *p99)
     double *us = malloc((size_t)n * sizeof *us);
     for (long i = 0; i < n; i++)
         us[i] = (double)lat[i] / 1000.0;
-    qsort(us, (size_t)n, sizeof *us, cmp_d);
+    qsort(us, (size_t)n, sizeof *us, trb_cmp_double);
     *p50 = us[n / 2];
     *p99 = us[n * 99 / 100];
     free(us);
@@ -340,8 +328,8 @@ int main(int argc, char **argv)
     }
     double med50[2], med99[2];
     for (int v = 0; v < 2; v++) {
-        qsort(p50[v], (size_t)runs, sizeof(double), cmp_d);
-        qsort(p99[v], (size_t)runs, sizeof(double), cmp_d);
+        qsort(p50[v], (size_t)runs, sizeof(double), trb_cmp_double);
+        qsort(p99[v], (size_t)runs, sizeof(double), trb_cmp_double);
         med50[v] = p50[v][runs / 2];
         med99[v] = p99[v][runs / 2];
         printf("{\"bench\":\"event\",\"variant\":\"%s\",\"waiters\":%d,\"reps\":%ld,"

@@ -18,27 +18,15 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench/benchutil.h"
 #include <troupe/troupe.h>
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void percentiles(long long *rtt, long n, double *p50, double *p99)
 {
     double *us = malloc((size_t)n * sizeof *us);
     for (long i = 0; i < n; i++)
         us[i] = (double)rtt[i] / 1000.0;
-    qsort(us, (size_t)n, sizeof *us, cmp_d);
+    qsort(us, (size_t)n, sizeof *us, trb_cmp_double);
     *p50 = us[n / 2];
     *p99 = us[n * 99 / 100];
     free(us);
@@ -67,14 +55,14 @@ static int run_troupe(long rounds, long size, long long *rtt)
     char *buf = calloc(1, (size_t)size);
     int rc = 0;
     for (long i = -(rounds / 10 + 1); i < rounds && rc == 0; i++) {
-        long long t = now_ns();
+        long long t = trb_now_ns();
         tr_msg m;
         if (tr_pipe_send(a, buf, (size_t)size, TR_FOREVER) != TR_OK ||
             tr_pipe_recv(a, &m, TR_FOREVER) != TR_OK)
             rc = -1;
         tr_msg_close(&m);
         if (i >= 0)
-            rtt[i] = now_ns() - t;
+            rtt[i] = trb_now_ns() - t;
     }
     tr_pipe_close(a, TR_FOREVER);
     tr_actor_join(peer, TR_FOREVER);
@@ -117,13 +105,13 @@ static int run_zmq(long rounds, long size, long long *rtt)
     char *buf = calloc(1, (size_t)size + 1);
     int rc = 0;
     for (long i = -(rounds / 10 + 1); i < rounds; i++) {
-        long long t = now_ns();
+        long long t = trb_now_ns();
         if (zmq_send(s, buf, (size_t)size, 0) < 0 || zmq_recv(s, buf, (size_t)size + 1, 0) < 0) {
             rc = -1;
             break;
         }
         if (i >= 0)
-            rtt[i] = now_ns() - t;
+            rtt[i] = trb_now_ns() - t;
     }
     zmq_close(s);
     zmq_ctx_term(ctx);
@@ -176,15 +164,15 @@ int main(int argc, char **argv)
     }
     double med50[2], med99[2];
     for (int v = 0; v < 2; v++) {
-        qsort(p50[v], (size_t)reps, sizeof(double), cmp_d);
-        qsort(p99[v], (size_t)reps, sizeof(double), cmp_d);
+        qsort(p50[v], (size_t)reps, sizeof(double), trb_cmp_double);
+        qsort(p99[v], (size_t)reps, sizeof(double), trb_cmp_double);
         med50[v] = p50[v][reps / 2];
         med99[v] = p99[v][reps / 2];
         printf("{\"bench\":\"pipe\",\"variant\":\"%s\",\"rounds\":%ld,\"size\":%ld,\"reps\":%ld,"
                "\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
                names[v], rounds, size, reps, med50[v], med99[v]);
     }
-    qsort(ratio50, (size_t)reps, sizeof(double), cmp_d);
+    qsort(ratio50, (size_t)reps, sizeof(double), trb_cmp_double);
     printf("{\"bench\":\"pipe\",\"ratio\":\"troupe_pipe/zmq_pair\",\"p50\":%.3f,\"p99\":%.3f,"
            "\"p50_median_of_ratios\":%.3f}\n",
            med50[0] / med50[1], med99[0] / med99[1], ratio50[reps / 2]);

@@ -57,6 +57,7 @@
 
 #include <zmq.h>
 
+#include "bench/benchutil.h"
 #include <troupe/troupe.h>
 
 enum { V_TROUPE, V_TROUPE_W256, V_ZMQ, V_COUNT };
@@ -108,13 +109,6 @@ typedef struct bench_arg {
     int index;
 } bench_arg;
 
-static int64_t s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Blocks until every writer of fd has closed it. */
 static void s_wait_eof(int fd)
 {
@@ -164,7 +158,7 @@ static void s_take(const bench_run *r, bench_local *l, const void *data, size_t 
 static void s_finish(const bench_run *r, int index, const bench_local *l)
 {
     bench_tally *t = &r->sh->tally[index];
-    t->done_ns = s_now_ns();
+    t->done_ns = trb_now_ns();
     t->count = l->count;
     t->sum = l->sum;
     t->dups = l->dups;
@@ -222,7 +216,7 @@ static int s_troupe_producer(void *arg)
     if (buf == NULL)
         return 1;
     s_wait_eof(r->go[0]);
-    r->sh->t0_ns = s_now_ns();
+    r->sh->t0_ns = trb_now_ns();
     for (long i = 0; i < r->messages; i++) {
         uint64_t seq = (uint64_t)i;
         memcpy(buf, &seq, sizeof seq);
@@ -387,7 +381,7 @@ static int s_zmq_producer(bench_run *r)
     zmq_socket_monitor(push, NULL, 0);
     zmq_close(mon);
     s_wait_eof(r->go[0]);
-    r->sh->t0_ns = s_now_ns();
+    r->sh->t0_ns = trb_now_ns();
     for (long i = 0; i < r->messages; i++) {
         uint64_t seq = (uint64_t)i;
         memcpy(buf, &seq, sizeof seq);
@@ -559,19 +553,6 @@ static int s_run(bench_shared *sh, size_t words, int variant, int consumers, lon
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts v in place and returns its median. */
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: queue_bench [--messages M] [--consumers N] [--rounds R] [--size S]\n"
@@ -690,9 +671,9 @@ int main(int argc, char **argv)
     for (int p = 0; p < npairs; p++) {
         const char *name = s_variant_names[variants[p % nvariants]];
         int consumers = topo[p / nvariants];
-        double s = s_median(&secs[p * rounds], (int)rounds);
+        double s = trb_median(&secs[p * rounds], (int)rounds);
         double *row = &rate[p * rounds];
-        double med = s_median(row, (int)rounds);
+        double med = trb_median(row, (int)rounds);
         if (table)
             printf("%-14s %9d %12.0f %12.0f %12.0f\n", name, consumers, med, row[0],
                    row[rounds - 1]);

@@ -131,6 +131,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include <troupe/supervisor.h>
 #include <troupe/troupe.h>
 
@@ -185,13 +186,6 @@ typedef struct {
 } s_var;
 
 static s_var s_vars[V_COUNT];
-
-static long long s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Kills what the bench forked by hand; troupe's orderly exit stops the
  * daemon supervisors. */
@@ -263,7 +257,7 @@ static char s_ping_byte(uint32_t seq)
 static int s_worker_init(void *arg, void **state)
 {
     s_slot *sl = arg;
-    long long t = s_now_ns();
+    long long t = trb_now_ns();
     sl->pid = (int)getpid();
     sl->gen++;
     sl->t_ready = t;
@@ -275,11 +269,11 @@ static int s_worker_init(void *arg, void **state)
 static int s_worker_handle(void *state, tr_msg *msg)
 {
     s_slot *sl = state;
-    long long t = s_now_ns();
+    long long t = trb_now_ns();
     const char *d = tr_msg_data(msg);
     size_t n = tr_msg_size(msg);
     if (n == 5 && memcmp(d, "crash", 5) == 0) {
-        sl->t_crash = s_now_ns();
+        sl->t_crash = trb_now_ns();
         _exit(1);
     }
     uint32_t seq;
@@ -417,7 +411,7 @@ static void s_troupe_teardown(s_var *v)
 
 static _Noreturn void s_raw_child(s_slot *sl, pid_t sup)
 {
-    long long t = s_now_ns();
+    long long t = trb_now_ns();
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != sup)
         _exit(1);
@@ -433,11 +427,11 @@ static _Noreturn void s_raw_child(s_slot *sl, pid_t sup)
         if (r != 1 || c == 'q')
             _exit(0);
         if (c == 'c') {
-            sl->t_crash = s_now_ns();
+            sl->t_crash = trb_now_ns();
             _exit(1);
         }
         if (c == 'p') {
-            sl->t_recv = s_now_ns();
+            sl->t_recv = trb_now_ns();
             sl->recv_gen = sl->gen;
             s_put(sl->reply_fd, 'P');
         }
@@ -525,12 +519,6 @@ static void s_raw_teardown(s_var *v)
 
 /* ---- statistics and output ------------------------------------------------- */
 
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Nearest rank: the smallest value with at least q of the samples at or
  * below it. v must be sorted. */
 static double s_rank(const double *v, long n, double q)
@@ -544,7 +532,7 @@ static double s_rank(const double *v, long n, double q)
 static void s_print_dist(const char *variant, const char *metric, double *v, long n,
                          long long lost)
 {
-    qsort(v, (size_t)n, sizeof *v, s_cmp_double);
+    qsort(v, (size_t)n, sizeof *v, trb_cmp_double);
     printf("{\"bench\":\"restart\",\"variant\":\"%s\",\"metric\":\"%s\",\"n\":%ld,"
            "\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f",
            variant, metric, n, s_rank(v, n, 0.50), s_rank(v, n, 0.90), s_rank(v, n, 0.99),
@@ -556,7 +544,7 @@ static void s_print_dist(const char *variant, const char *metric, double *v, lon
 
 static void s_print_reps(const char *variant, const char *metric, long n, double *v, int reps)
 {
-    qsort(v, (size_t)reps, sizeof *v, s_cmp_double);
+    qsort(v, (size_t)reps, sizeof *v, trb_cmp_double);
     double med = reps % 2 ? v[reps / 2] : (v[reps / 2 - 1] + v[reps / 2]) / 2.0;
     printf("{\"bench\":\"restart\",\"variant\":\"%s\",\"metric\":\"%s\",\"n\":%ld,"
            "\"reps\":%d,\"median\":%.1f,\"min\":%.1f,\"max\":%.1f}\n",
@@ -666,15 +654,15 @@ static void s_tree_troupe(long n, double *start_ms, double *stop_ms)
     }
     tr_sup_spec spec = {.strategy = TR_ONE_FOR_ONE, .children = kids, .nchildren = (size_t)n};
     tr_supervisor *s = NULL;
-    long long t0 = s_now_ns();
+    long long t0 = trb_now_ns();
     int rc = tr_supervisor_start(&s, "rb-tree", &spec, TR_SPAWN_DAEMON);
-    long long t1 = s_now_ns();
+    long long t1 = trb_now_ns();
     if (rc != TR_OK) {
         fprintf(stderr, "restart_bench: tree start: %s\n", tr_strerror(rc));
         s_die("cannot start the tree");
     }
     rc = tr_supervisor_stop(s, 60000);
-    long long t2 = s_now_ns();
+    long long t2 = trb_now_ns();
     tr_supervisor_destroy(&s);
     if (rc != TR_OK) {
         fprintf(stderr, "restart_bench: tree stop: %s\n", tr_strerror(rc));
@@ -694,7 +682,7 @@ static void s_tree_raw(long n, double *start_ms, double *stop_ms)
     if (pids == NULL || pipe(p) != 0)
         s_die("out of memory or pipe failed");
     pid_t bench = getpid();
-    long long t0 = s_now_ns();
+    long long t0 = trb_now_ns();
     for (long i = 0; i < n; i++) {
         pids[i] = fork();
         if (pids[i] < 0)
@@ -719,13 +707,13 @@ static void s_tree_raw(long n, double *start_ms, double *stop_ms)
         }
         s_expect(p[0], 'R', "raw tree child");
     }
-    long long t1 = s_now_ns();
+    long long t1 = trb_now_ns();
     for (long i = n; i-- > 0;) {
         kill(pids[i], SIGTERM);
         while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
             ;
     }
-    long long t2 = s_now_ns();
+    long long t2 = trb_now_ns();
     close(p[0]);
     close(p[1]);
     free(pids);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include <troupe/troupe.h>
 
 enum { V_FORK, V_TROUPE, V_TROUPE_NO_MAILBOX, V_COUNT };
@@ -126,19 +127,6 @@ static int s_run_batch(int variant, long count, double *us_per)
     return 0;
 }
 
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts v in place and returns its median. */
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: spawn_bench [--n N] [--rounds R] [--json | --table]\n"
@@ -211,7 +199,7 @@ int main(int argc, char **argv)
     double med[V_COUNT], lo[V_COUNT], hi[V_COUNT];
     for (int v = 0; v < V_COUNT; v++) {
         double *row = &us[v * rounds];
-        med[v] = s_median(row, (int)rounds);
+        med[v] = trb_median(row, (int)rounds);
         lo[v] = row[0];
         hi[v] = row[rounds - 1];
     }

@@ -126,6 +126,18 @@ static void s_join_ok(tr_actor **a)
     trt_join_ok(a, LONG_MS);
 }
 
+/* Spawns n consumers of q named "<prefix><i>", with args in ca. */
+static void s_spawn_consumers(tr_queue *q, const char *prefix, tr_actor **cons,
+                              s_consumer_args *ca, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%d", prefix, i);
+        ca[i] = (s_consumer_args){.q = q, .id = i, .got_fd = -1};
+        assert_int_equal(tr_actor_spawn(&cons[i], name, s_consumer, &ca[i], NULL), TR_OK);
+    }
+}
+
 /* ---- result codes ------------------------------------------------------------ */
 
 static int s_try_put(void *arg)
@@ -224,12 +236,7 @@ static void test_competing_consumers_get_each_message_once(void **state)
     assert_int_equal(tr_queue_new(&q, "compete", NULL), TR_OK);
     tr_actor *cons[C];
     s_consumer_args ca[C];
-    for (int i = 0; i < C; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "consumer-%d", i);
-        ca[i] = (s_consumer_args){.q = q, .id = i, .got_fd = -1};
-        assert_int_equal(tr_actor_spawn(&cons[i], name, s_consumer, &ca[i], NULL), TR_OK);
-    }
+    s_spawn_consumers(q, "consumer-", cons, ca, C);
     for (int i = 0; i < M; i++)
         assert_int_equal(s_put_seq(q, i, LONG_MS), TR_OK);
     /* close returns once every consumer confirmed it got everything. */
@@ -257,12 +264,7 @@ static void test_end_of_stream_three_producers_four_consumers(void **state)
     tr_actor *cons[C], *prods[P];
     s_consumer_args ca[C];
     s_producer_args pa[P];
-    for (int i = 0; i < C; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "c%d", i);
-        ca[i] = (s_consumer_args){.q = q, .id = i, .got_fd = -1};
-        assert_int_equal(tr_actor_spawn(&cons[i], name, s_consumer, &ca[i], NULL), TR_OK);
-    }
+    s_spawn_consumers(q, "c", cons, ca, C);
     for (int i = 0; i < P; i++) {
         char name[32];
         snprintf(name, sizeof name, "p%d", i);
@@ -456,12 +458,7 @@ static void test_many_consumers_small_capacity(void **state)
                      TR_OK);
     tr_actor *cons[C];
     s_consumer_args ca[C];
-    for (int i = 0; i < C; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "crowd-%d", i);
-        ca[i] = (s_consumer_args){.q = q, .id = i, .got_fd = -1};
-        assert_int_equal(tr_actor_spawn(&cons[i], name, s_consumer, &ca[i], NULL), TR_OK);
-    }
+    s_spawn_consumers(q, "crowd-", cons, ca, C);
     for (int i = 0; i < M; i++)
         assert_int_equal(s_put_seq(q, i, LONG_MS), TR_OK);
     assert_int_equal(tr_queue_close(q, LONG_MS), TR_OK);

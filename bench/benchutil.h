@@ -1,0 +1,15 @@
+/* bench/benchutil.h: what every benchmark program needs: a monotonic clock
+ * in nanoseconds and the median of a set of runs. */
+#ifndef TROUPE_BENCH_BENCHUTIL_H
+#define TROUPE_BENCH_BENCHUTIL_H
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock every process of a bench shares). */
+long long trb_now_ns(void);
+
+/* qsort comparison of doubles, ascending. */
+int trb_cmp_double(const void *a, const void *b);
+
+/* Sorts v (n > 0 values) in place and returns its median. */
+double trb_median(double *v, int n);
+
+#endif /* TROUPE_BENCH_BENCHUTIL_H */
