@@ -2,6 +2,8 @@
  *
  *   troupe status [--json] [--dir RUN_DIR] [--timeout MS]
  *   troupe events [--topic PREFIX] [--json] [--dir RUN_DIR] [--count N]
+ *   troupe keygen NAME [--dir DIR]
+ *   troupe work BROKER [--dir RUN_DIR] [--dead N] [--json]
  *
  * Each subcommand is a row of s_commands: a name, a one-line summary and a
  * function that takes the subcommand's own argc/argv and returns the exit
@@ -34,8 +36,10 @@
 #include <unistd.h>
 
 #include "tools/troupe_events.h"
+#include "tools/troupe_work.h"
 #include "troupe/supervisor.h"
 #include "troupe/troupe.h"
+#include "troupe/work.h"
 
 #define MAX_DEPTH 32 /* as supervisor.c's spec check: deeper means a cycle */
 
@@ -544,6 +548,63 @@ static int s_cmd_status(int argc, char **argv)
     return status;
 }
 
+/* ---- keygen ---------------------------------------------------------------- */
+
+static void s_keygen_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: troupe keygen NAME [--dir DIR]\n"
+            "Writes a new CURVE key pair for troupe's work distribution (docs/security.md):\n"
+            "DIR/NAME.key (mode 0600) holds the pair and stays secret with its owner;\n"
+            "DIR/NAME.pub (0644) holds the public key alone, to give to the broker's\n"
+            "allowed directory (a client's key) or to its clients (the broker's key).\n"
+            "Existing files are never overwritten.\n"
+            "  --dir DIR  where to write them (default: the current directory)\n"
+            "NAME: 1 to 64 characters of [A-Za-z0-9._-], not starting with '.'.\n"
+            "Exit status: 0 ok, 1 error (a file exists, a write failed), 2 usage error.\n");
+}
+
+static int s_cmd_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = ".";
+    int o;
+    while ((o = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'd': dir = optarg; break;
+        case 'h': s_keygen_usage(stdout); return 0;
+        default: s_keygen_usage(stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        s_keygen_usage(stderr);
+        return 2;
+    }
+    const char *name = argv[optind];
+    if (!tr_name_valid(name)) {
+        fprintf(stderr, "troupe keygen: '%s' is not a valid name (1 to 64 characters of "
+                        "[A-Za-z0-9._-], not starting with '.')\n", name);
+        return 2;
+    }
+    int rc = tr_keygen(dir, name);
+    if (rc == TR_EEXIST) {
+        fprintf(stderr, "troupe keygen: %s/%s.key or %s/%s.pub exists already: not overwritten\n",
+                dir, name, dir, name);
+        return 1;
+    }
+    if (rc != TR_OK) {
+        fprintf(stderr, "troupe keygen: cannot write %s/%s.key and .pub: %s\n", dir, name,
+                rc == TR_ESYSTEM ? strerror(errno) : tr_strerror(rc));
+        return 1;
+    }
+    printf("%s/%s.key  key pair: keep it secret\n%s/%s.pub  public key\n", dir, name, dir, name);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- the command table ----------------------------------------------------- */
 
 typedef struct {
@@ -555,6 +616,8 @@ typedef struct {
 static const s_command s_commands[] = {
     {"status", "show the supervisor trees of running systems", s_cmd_status},
     {"events", "print the live stream of a system's event hub", troupe_events_main},
+    {"keygen", "write a CURVE key pair for work distribution", s_cmd_keygen},
+    {"work", "show a work broker's counters and dead letters", troupe_work_main},
 };
 
 static void s_usage(FILE *f)
