@@ -20,6 +20,8 @@
  *   not known                     restarted, or declared it dead)
  *   a malformed frame             refuse: counted, logged, nothing else
  *   monitor: a peer disconnected  probe the workers holding tasks
+ *   monitor: a handshake failed   deny (a peer without CURVE key): counted,
+ *                                 logged
  *   tick (heartbeat_ms / 4)       heartbeat whom we sent nothing to for
  *                                 heartbeat_ms; a worker silent for
  *                                 timeout_ms is lost; a probe that finds no
@@ -544,11 +546,63 @@ static int s_setup(void *arg)
     }
     if (s_bind_list(B.o.bind, true) != TR_OK)
         return 1;
-    B.mon = tr__sys_monitor(B.router, ZMQ_EVENT_DISCONNECTED);
+    B.mon = tr__sys_monitor(B.router, ZMQ_EVENT_DISCONNECTED |
+                                          (B.zap != NULL ? ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                                         : 0));
     B.ready = true;
     tr_log(TR_LOG_INFO, "TR-WORK-START", "%s: at %s%s%s; %u task(s) from the journal", B.name,
            ep, B.o.bind ? "," : "", B.o.bind ? B.o.bind : "", B.ntasks);
     return 0;
+}
+
+/* Reads the monitor's events: [u16 event, u32 value][endpoint]. */
+static void s_monitor_events(void)
+{
+    zmq_msg_t m, ep;
+    zmq_msg_init(&m);
+    zmq_msg_init(&ep);
+    while (zmq_msg_recv(&m, B.mon, ZMQ_DONTWAIT) >= 0) {
+        if (!zmq_msg_more(&m) || zmq_msg_recv(&ep, B.mon, 0) < 0 || zmq_msg_size(&m) < 6)
+            continue;
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, zmq_msg_data(&m), sizeof event);
+        memcpy(&value, (uint8_t *)zmq_msg_data(&m) + 2, sizeof value);
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            /* A connection closed: a worker process may have died. Probes
+             * find out, over the next few milliseconds, as the closed pipe
+             * reaches the socket. */
+            B.probe_until = tr__now_ms() + 100;
+            B.next_probe = 0;
+            B.probe_step = 1;
+        } else {
+            /* A peer without CURVE (or with a broken handshake) on a CURVE
+             * endpoint never reaches the ZAP handler: refused here. */
+            B.st.denied++;
+            /* Such a peer retries at its reconnect interval: one line a
+             * second at most, saying how many were not logged. */
+            static long long last_log;
+            static unsigned quiet;
+            long long now = tr__now_ms();
+            if (now - last_log < 1000) {
+                quiet++;
+                continue;
+            }
+            last_log = now;
+            char why[64];
+            if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+                snprintf(why, sizeof why, "protocol error 0x%x", (unsigned)value);
+            else
+                snprintf(why, sizeof why, "%s", strerror((int)value));
+            tr_log(TR_LOG_WARN, "TR-WORK-DENIED", "%s: a peer on %.*s failed the handshake "
+                   "(%s): no CURVE key, or not a troupe peer (%u more since the last such line)",
+                   B.name, (int)zmq_msg_size(&ep), (const char *)zmq_msg_data(&ep), why, quiet);
+            quiet = 0;
+        }
+    }
+    zmq_msg_close(&m);
+    zmq_msg_close(&ep);
 }
 
 static _Noreturn void s_stop(void)
@@ -589,14 +643,8 @@ static int s_main(void *arg)
         if (items[3].revents & ZMQ_POLLIN)
             while (tr__zap_handle(B.zap, B.o.security.allowed_dir, &B.st.denied) == TR_OK)
                 ;
-        if ((items[2].revents & ZMQ_POLLIN) && tr__sys_monitor_events(B.mon) > 0) {
-            /* A connection closed: a worker process may have died. Probes
-             * find out, over the next few milliseconds, as the closed pipe
-             * reaches the socket. */
-            B.probe_until = tr__now_ms() + 100;
-            B.next_probe = 0;
-            B.probe_step = 1;
-        }
+        if (items[2].revents & ZMQ_POLLIN)
+            s_monitor_events();
         for (int k = 0; k < BURST && s_input(); k++)
             ;
         now = tr__now_ms();

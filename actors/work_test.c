@@ -759,6 +759,16 @@ static void test_curve_refuses_unknown_keys(void **state)
     assert_false(ws.welcomed);
     assert_int_equal(ws.tasks, 0);
     s_join(&wb, 0);
+    /* A worker with no key at all fails the handshake: denied too. */
+    uint64_t denied = st.denied;
+    s_wcfg plain = {.broker = ep, .o = {.idle_exit_ms = 1500}};
+    tr_actor *wp = s_worker("w7plain", &plain);
+    STATS_UNTIL(c, st, st.denied > denied);
+    ws = s_worker_stats("w7plain");
+    assert_int_equal(ws.rc, TR_OK);
+    assert_false(ws.welcomed);
+    assert_int_equal(ws.tasks, 0);
+    s_join(&wp, 0);
     ws = s_worker_stats("w7good");
     assert_int_equal(ws.tasks, 2 * N);
     assert_true(ws.welcomed);
