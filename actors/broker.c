@@ -480,15 +480,17 @@ static int s_setup(void *arg)
     const tr_broker_opts *o = arg;
     if (o != NULL)
         B.o = *o;
-    if (B.o.heartbeat_ms <= 0)
-        B.o.heartbeat_ms = TR__WORK_HEARTBEAT_MS;
-    if (B.o.timeout_ms <= 0)
-        B.o.timeout_ms = TR__WORK_TIMEOUT_MS;
+    snprintf(B.name, sizeof B.name, "%s", tr_self_name() ? tr_self_name() : "broker");
+    if (tr__work_timing(&B.o.heartbeat_ms, &B.o.timeout_ms) != TR_OK) {
+        tr_log(TR_LOG_ERROR, "TR-WORK-OPTIONS", "%s: heartbeat %d ms, timeout %d ms: the "
+               "timeout must be at least the heartbeat", B.name, B.o.heartbeat_ms,
+               B.o.timeout_ms);
+        return 1;
+    }
     if (B.o.max_attempts <= 0)
         B.o.max_attempts = 3;
     if (B.o.keep_results_ms <= 0)
         B.o.keep_results_ms = 600000;
-    snprintf(B.name, sizeof B.name, "%s", tr_self_name() ? tr_self_name() : "broker");
     B.qhead = B.qtail = B.freelist = NIL;
     sigset_t set;
     sigemptyset(&set);
@@ -666,10 +668,9 @@ static int s_check(const char *name, const tr_broker_opts *o)
     if (o == NULL)
         return TR_OK;
     /* The timeout must leave room for a heartbeat, defaults included. */
-    int hb = o->heartbeat_ms > 0 ? o->heartbeat_ms : TR__WORK_HEARTBEAT_MS;
-    int to = o->timeout_ms > 0 ? o->timeout_ms : TR__WORK_TIMEOUT_MS;
-    if (o->heartbeat_ms < 0 || o->timeout_ms < 0 || o->max_attempts < 0 ||
-        o->keep_results_ms < 0 || o->max_attempts > 1000 || to < hb)
+    int hb = o->heartbeat_ms, to = o->timeout_ms;
+    if (tr__work_timing(&hb, &to) != TR_OK || o->max_attempts < 0 ||
+        o->keep_results_ms < 0 || o->max_attempts > 1000)
         return TR_EINVAL;
     return TR_OK;
 }

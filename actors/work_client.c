@@ -74,17 +74,12 @@ int tr_work_client_new(tr_work_client **out, const char *broker, const tr_work_o
         return TR_EINVAL;
     *out = NULL;
     tr_work_opts o = opts ? *opts : (tr_work_opts){0};
-    if (broker == NULL || o.window < 0 || o.window > 1000000 || o.heartbeat_ms < 0 ||
-        o.timeout_ms < 0 || (o.id != NULL && s_check_id(o.id) != TR_OK))
+    if (broker == NULL || o.window < 0 || o.window > 1000000 ||
+        tr__work_timing(&o.heartbeat_ms, &o.timeout_ms) != TR_OK ||
+        (o.id != NULL && s_check_id(o.id) != TR_OK))
         return TR_EINVAL;
     if (o.window == 0)
         o.window = 10000;
-    if (o.heartbeat_ms == 0)
-        o.heartbeat_ms = TR__WORK_HEARTBEAT_MS;
-    if (o.timeout_ms == 0)
-        o.timeout_ms = TR__WORK_TIMEOUT_MS;
-    if (o.timeout_ms < o.heartbeat_ms)
-        return TR_EINVAL;
     tr_work_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return TR_ENOMEM;
@@ -586,16 +581,24 @@ void tr_work_client_stats_get(const tr_work_client *c, tr_work_client_stats *out
     out->unacked = c->unacked;
 }
 
-/* Sends the request in req (not c->w: connecting writes a HELLO there) and
- * waits for its reply. */
-static int s_request(tr_work_client *c, tr__wbuf *req, zmq_msg_t *reply, int timeout_ms)
+/* Sends a request (command, a new request id, then max when not NULL) and
+ * waits for its reply, left in *reply (initialised here). Its own buffer,
+ * not c->w: connecting writes a HELLO there. */
+static int s_request(tr_work_client *c, int command, const uint32_t *max, zmq_msg_t *reply,
+                     int timeout_ms)
 {
+    zmq_msg_init(reply);
+    tr__wbuf req = {0};
+    tr__wbuf_reset(&req, command);
+    tr__wbuf_u64(&req, ++c->req);
+    if (max != NULL)
+        tr__wbuf_u32(&req, *max);
     /* A pump first: a producer idle for long reconnects now, not right
      * after the request went out on the socket it then closes. */
     int rc = s_pump(c, 0, NULL);
     if (rc == TR_OK)
-        rc = s_send(c, req);
-    tr__wbuf_free(req);
+        rc = s_send(c, &req);
+    tr__wbuf_free(&req);
     if (rc != TR_OK)
         return rc;
     long long deadline = tr__deadline_ms(timeout_ms);
@@ -613,12 +616,8 @@ int tr_work_broker_stats(tr_work_client *c, tr_broker_stats *out, int timeout_ms
 {
     if (c == NULL || out == NULL)
         return TR_EINVAL;
-    tr__wbuf req = {0};
-    tr__wbuf_reset(&req, TR__W_STATS_REQ);
-    tr__wbuf_u64(&req, ++c->req);
     zmq_msg_t reply;
-    zmq_msg_init(&reply);
-    int rc = s_request(c, &req, &reply, timeout_ms);
+    int rc = s_request(c, TR__W_STATS_REQ, NULL, &reply, timeout_ms);
     if (rc == TR_OK) {
         tr__rbuf r;
         tr__rbuf_open(&r, zmq_msg_data(&reply), zmq_msg_size(&reply));
@@ -646,13 +645,9 @@ int tr_work_dead_letters(tr_work_client *c, tr_dead_letter *out, size_t max, siz
     if (c == NULL || n == NULL || (out == NULL && max > 0))
         return TR_EINVAL;
     *n = 0;
-    tr__wbuf req = {0};
-    tr__wbuf_reset(&req, TR__W_DEAD_REQ);
-    tr__wbuf_u64(&req, ++c->req);
-    tr__wbuf_u32(&req, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max);
+    uint32_t most = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
     zmq_msg_t reply;
-    zmq_msg_init(&reply);
-    int rc = s_request(c, &req, &reply, timeout_ms);
+    int rc = s_request(c, TR__W_DEAD_REQ, &most, &reply, timeout_ms);
     if (rc == TR_OK) {
         tr__rbuf r;
         tr__rbuf_open(&r, zmq_msg_data(&reply), zmq_msg_size(&reply));

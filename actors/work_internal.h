@@ -94,6 +94,11 @@ void tr__work_msg_slice(struct tr_msg *out, zmq_msg_t *frame, const uint8_t *dat
 /* The name a command has in logs ("SUBMIT"). */
 const char *tr__work_command_name(int command);
 
+/* tr__work_timing applies the defaults to a heartbeat and timeout of the
+ * options (0 means the default) and checks them: TR_EINVAL for a negative
+ * value or a timeout shorter than the heartbeat. */
+int tr__work_timing(int *heartbeat_ms, int *timeout_ms);
+
 /* tr__work_endpoint turns a broker's address or actor name into an
  * endpoint in buf. Errors: TR_EINVAL (neither), TR_ETOOBIG. */
 int tr__work_endpoint(const char *broker, char *buf, size_t len);

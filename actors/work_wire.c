@@ -174,3 +174,14 @@ void tr__work_msg_slice(tr_msg *out, zmq_msg_t *frame, const uint8_t *data, size
     m->cut = (unsigned)(size - m->skip - len) & 0x7fffffffu;
     m->more = 0;
 }
+
+int tr__work_timing(int *heartbeat_ms, int *timeout_ms)
+{
+    if (*heartbeat_ms < 0 || *timeout_ms < 0)
+        return TR_EINVAL;
+    if (*heartbeat_ms == 0)
+        *heartbeat_ms = TR__WORK_HEARTBEAT_MS;
+    if (*timeout_ms == 0)
+        *timeout_ms = TR__WORK_TIMEOUT_MS;
+    return *timeout_ms < *heartbeat_ms ? TR_EINVAL : TR_OK;
+}

@@ -370,16 +370,10 @@ int tr_worker_run(const char *broker, tr_work_fn fn, void *arg, const tr_worker_
         *stats = st;
     tr_worker_opts o = opts ? *opts : (tr_worker_opts){0};
     if (broker == NULL || fn == NULL || o.prefetch < 0 || o.prefetch > 100000 ||
-        o.heartbeat_ms < 0 || o.timeout_ms < 0 || o.idle_exit_ms < 0)
+        o.idle_exit_ms < 0 || tr__work_timing(&o.heartbeat_ms, &o.timeout_ms) != TR_OK)
         return TR_EINVAL;
     if (o.prefetch == 0)
         o.prefetch = 256;
-    if (o.heartbeat_ms == 0)
-        o.heartbeat_ms = TR__WORK_HEARTBEAT_MS;
-    if (o.timeout_ms == 0)
-        o.timeout_ms = TR__WORK_TIMEOUT_MS;
-    if (o.timeout_ms < o.heartbeat_ms)
-        return TR_EINVAL;
     s_io *io = calloc(1, sizeof *io);
     if (io == NULL)
         return TR_ENOMEM;
