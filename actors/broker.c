@@ -85,7 +85,7 @@ static void s_on_hello(const uint8_t *rid, size_t ridlen, tr__rbuf *r)
     tr__rbuf_u32(r);
     size_t nlen = r->bad ? 0 : r->len - r->off;
     const char *name = (const char *)tr__rbuf_bytes(r, nlen);
-    if (r->bad || nlen == 0 || nlen > TR__WORK_MAX_ID ||
+    if (r->bad || !tr__work_id_valid(name, nlen) ||
         (role != TR__ROLE_PRODUCER && role != TR__ROLE_WORKER) ||
         (role == TR__ROLE_WORKER && (credit == 0 || credit > 100000))) {
         s_refuse("a peer", "malformed HELLO");
@@ -132,17 +132,17 @@ static void s_on_hello(const uint8_t *rid, size_t ridlen, tr__rbuf *r)
     tr__bproducer *pr = &B.producers[pno];
     if (pr->peer >= 0 && pr->peer != i)
         tr__bk_peer_forget(pr->peer); /* an older connection of the same producer */
+    if (known && p->pno != pno && p->pno < B.nproducers && B.producers[p->pno].peer == i) {
+        /* The same connection, another producer id: the old one is away. */
+        B.producers[p->pno].peer = -1;
+        B.producers[p->pno].away_since = tr__now_ms();
+    }
     pr->peer = i;
     pr->away_since = 0;
     p->pno = pno;
     s_welcome(i);
     /* Everything it has not acknowledged goes again: it may have missed it. */
-    pr->nout = 0;
-    for (uint32_t t = 0; t < B.captasks; t++) {
-        tr__btask *k = &B.tasks[t];
-        if (k->pno == pno && (k->state == T_RESULT || (k->state == T_DEAD && !k->delivered)))
-            tr__bk_push_u32(&pr->outbox, &pr->nout, &pr->capout, t);
-    }
+    tr__bk_outbox_refill(pno);
     tr__bk_send_results(pno);
 }
 
@@ -200,9 +200,9 @@ static void s_on_submit(int i, tr__rbuf *r)
     }
     if (r->bad || !tr__rbuf_done(r))
         s_refuse(p->name, "malformed SUBMIT (its whole tasks were taken)");
-    tr__bk_flush_journal();
     tr__wbuf_put_u32_at(&ack, TR__WORK_HDR, nranges);
-    if (nranges > 0)
+    /* Acknowledged once written: a producer resends what is not. */
+    if (tr__bk_flush_journal() == TR_OK && nranges > 0)
         tr__bk_send(i, &ack);
     tr__wbuf_free(&ack);
 }
@@ -249,8 +249,7 @@ static void s_on_done(int i, tr__rbuf *r, bool known)
         task->sent = false;
         tr__bk_journal(TR__J_RESULT, t);
         B.st.completed++;
-        tr__bproducer *p = &B.producers[pno];
-        tr__bk_push_u32(&p->outbox, &p->nout, &p->capout, t);
+        tr__bk_result_ready(t);
         bool seen = false;
         for (size_t x = 0; x < ntouched && !seen; x++)
             seen = touched[x] == pno;
@@ -282,9 +281,11 @@ static void s_on_result_ack(int i, tr__rbuf *r)
         } else if (task->state == T_DEAD && !task->delivered) {
             tr__bk_journal(TR__J_DONE, t);
             task->delivered = true;
+            B.producers[p->pno].unacked--;
             B.st.delivered++;
         }
     }
+    B.producers[p->pno].heard_ack = tr__now_ms();
     if (r->bad || !tr__rbuf_done(r))
         s_refuse(p->name, "malformed RESULT_ACK");
     tr__bk_flush_journal();

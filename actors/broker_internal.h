@@ -35,9 +35,12 @@ typedef struct {
 } tr__btask;
 
 typedef struct {
-    char id[TR__WORK_MAX_ID + 1];
+    char id[TR__WORK_MAX_ID + 1]; /* "": a free slot, for the next new producer */
     int32_t peer;       /* -1: away */
-    long long away_since; /* ms; 0 once its results were dropped */
+    long long away_since; /* ms; 0 while it is here */
+    long long heard_ack;  /* ms: its last RESULT_ACK, or our last sending */
+    uint32_t ntasks;    /* tasks of it the broker holds, in any state */
+    uint32_t unacked;   /* of those, results (and dead letters) not acknowledged */
     uint32_t *outbox;   /* tasks whose result is to be sent */
     size_t nout, capout;
 } tr__bproducer;
@@ -108,7 +111,9 @@ void tr__bk_dead_letter(uint32_t t);
 /* Buffers a journal record of the given type about task t; the flush
  * writes them, before anything they cover is acknowledged. */
 void tr__bk_journal(int type, uint32_t t);
-void tr__bk_flush_journal(void);
+/* Returns TR_OK, or the failure it logged: then nothing the records
+ * cover may be acknowledged. */
+int tr__bk_flush_journal(void);
 /* Opens (and replays) the journal at path, then rewrites it with only what
  * is live. Returns 0, or 1 after logging why. */
 int tr__bk_journal_open(const char *path);
@@ -129,8 +134,14 @@ void tr__bk_peer_forget(int i);
  * a task it held alone when charge is set, and forgets the worker. */
 void tr__bk_worker_lost(int i, bool charge, const char *why);
 void tr__bk_held_remove(tr__bpeer *w, uint32_t t);
-/* Sends producer pno the results in its outbox, as far as it takes them. */
+/* Sends producer pno the results in its outbox, as far as it takes them;
+ * what it does not take waits for the next tick or frame from it. */
 void tr__bk_send_results(uint32_t pno);
+/* Puts every result producer pno has not acknowledged in its outbox. */
+void tr__bk_outbox_refill(uint32_t pno);
+/* A task of producer pno now has a result (or is dead-lettered): into its
+ * outbox, counted as unacknowledged. */
+void tr__bk_result_ready(uint32_t t);
 /* Sends what is queued to workers with room. */
 void tr__bk_dispatch(void);
 /* Heartbeats, silent peers, expired results, probes after a disconnect. */

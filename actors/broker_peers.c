@@ -133,8 +133,9 @@ void tr__bk_send_results(uint32_t pno)
         size_t first = k;
         for (; k < p->nout && n < TR__WORK_BATCH && B.out.len < TR__WORK_BATCH_BYTES; k++) {
             tr__btask *t = &B.tasks[p->outbox[k]];
-            if (t->state != T_RESULT && t->state != T_DEAD)
-                continue; /* acknowledged meanwhile */
+            if ((t->state != T_RESULT && t->state != T_DEAD) || t->pno != pno ||
+                (t->state == T_DEAD && t->delivered))
+                continue; /* acknowledged meanwhile (the slot may even be reused) */
             tr__wbuf_u64(&B.out, t->id);
             tr__wbuf_u32(&B.out, (uint32_t)t->status);
             tr__wbuf_u32(&B.out, t->rlen);
@@ -146,15 +147,38 @@ void tr__bk_send_results(uint32_t pno)
         tr__wbuf_put_u32_at(&B.out, count_at, n);
         if (!tr__bk_send(p->peer, &B.out)) {
             /* Not taking (gone, or more than the high-water mark behind):
-             * what is left waits for its next HELLO or frame. */
+             * what is left waits for the next tick or frame from it. */
             memmove(p->outbox, p->outbox + first, (p->nout - first) * sizeof *p->outbox);
             p->nout -= first;
             return;
         }
+        p->heard_ack = tr__now_ms();
         for (size_t j = first; j < k; j++)
             B.tasks[p->outbox[j]].sent = true;
     }
     p->nout = 0;
+}
+
+void tr__bk_outbox_refill(uint32_t pno)
+{
+    tr__bproducer *p = &B.producers[pno];
+    p->nout = 0;
+    for (uint32_t t = 0; t < B.captasks && p->unacked > 0; t++) {
+        tr__btask *k = &B.tasks[t];
+        if (k->pno == pno && (k->state == T_RESULT || (k->state == T_DEAD && !k->delivered)))
+            tr__bk_push_u32(&p->outbox, &p->nout, &p->capout, t);
+    }
+}
+
+void tr__bk_result_ready(uint32_t t)
+{
+    tr__bproducer *p = &B.producers[B.tasks[t].pno];
+    p->unacked++;
+    tr__bk_push_u32(&p->outbox, &p->nout, &p->capout, t);
+    /* An away producer's time starts again with each result, so that
+     * keep_results_ms counts from the last one. */
+    if (p->peer < 0)
+        p->away_since = tr__now_ms();
 }
 
 /* ---- dispatching ---------------------------------------------------------------- */
@@ -200,7 +224,8 @@ static bool s_dispatch_to(int i, uint32_t max)
         if (B.tasks[x].suspect)
             w->isolating = true;
         if (!tr__bk_push_u32(&w->held, &w->nheld, &w->capheld, x)) {
-            tr__bk_queue_push(x, true); /* out of memory: it stays queued */
+            tr__bk_queue_push(x, true); /* out of memory: it runs again later */
+            x = next;
             continue;
         }
         B.nrunning++;
@@ -264,11 +289,15 @@ static void s_expire(long long now)
 {
     for (uint32_t pno = 0; pno < B.nproducers; pno++) {
         tr__bproducer *p = &B.producers[pno];
-        if (p->peer >= 0 || p->away_since == 0 || now - p->away_since < B.o.keep_results_ms)
+        if (p->peer >= 0 || p->id[0] == '\0' || now - p->away_since < B.o.keep_results_ms)
             continue;
-        p->away_since = 0;
+        p->away_since = now;
+        if (p->ntasks == 0) {
+            p->id[0] = '\0'; /* nothing here for it: its slot is free */
+            continue;
+        }
         uint64_t n = 0;
-        for (uint32_t t = 0; t < B.captasks; t++)
+        for (uint32_t t = 0; t < B.captasks && p->unacked > 0; t++)
             if (B.tasks[t].pno == pno && B.tasks[t].state == T_RESULT) {
                 tr__bk_journal(TR__J_DONE, t);
                 tr__bk_task_free(t);
@@ -289,6 +318,16 @@ static void s_expire(long long now)
 void tr__bk_tick(long long now)
 {
     s_expire(now);
+    for (uint32_t pno = 0; pno < B.nproducers; pno++) {
+        tr__bproducer *p = &B.producers[pno];
+        if (p->peer < 0 || p->unacked == 0)
+            continue;
+        /* Results sent and not acknowledged for a timeout were lost on the
+         * way (a connection that broke and was made again): again. */
+        if (p->nout == 0 && now - p->heard_ack > B.o.timeout_ms)
+            tr__bk_outbox_refill(pno);
+        tr__bk_send_results(pno);
+    }
     /* Probes after a disconnect come at 1, 2, 4 ... ms: the closed pipe
      * reaches the ROUTER a little after the monitor's event, and an early
      * probe that still finds a route says nothing. */

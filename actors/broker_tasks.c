@@ -66,6 +66,7 @@ uint32_t tr__bk_task_new(uint32_t pno, uint64_t id)
         return NIL;
     uint32_t t = B.freelist;
     B.freelist = B.tasks[t].next;
+    B.producers[pno].ntasks++;
     B.tasks[t] = (tr__btask){.id = id, .pno = pno, .state = T_QUEUED, .worker = -1,
                           .prev = NIL, .next = NIL};
     uint32_t h = s_hash(pno, id);
@@ -78,6 +79,9 @@ uint32_t tr__bk_task_new(uint32_t pno, uint64_t id)
 void tr__bk_task_free(uint32_t t)
 {
     tr__btask *k = &B.tasks[t];
+    B.producers[k->pno].ntasks--;
+    if (k->state == T_RESULT || (k->state == T_DEAD && !k->delivered))
+        B.producers[k->pno].unacked--;
     for (uint32_t *p = &B.buckets[s_hash(k->pno, k->id)]; *p != NIL; p = &B.tasks[*p].hnext)
         if (*p == t) {
             *p = k->hnext;
@@ -160,28 +164,45 @@ void tr__bk_journal(int type, uint32_t t)
     tr__journal_add(B.journal, &r);
 }
 
-void tr__bk_flush_journal(void)
+int tr__bk_flush_journal(void)
 {
     int rc = tr__journal_flush(B.journal);
     if (rc != TR_OK)
-        tr_log(TR_LOG_ERROR, "TR-WORK-JOURNAL", "%s: cannot write the journal: %s", B.name,
+        tr_log(TR_LOG_ERROR, "TR-WORK-JOURNAL", "%s: cannot write the journal: %s; nothing "
+               "more is acknowledged until it can", B.name,
                rc == TR_ESYSTEM ? strerror(errno) : tr_strerror(rc));
+    return rc;
 }
 
 /* ---- producers and peers ---------------------------------------------------- */
 uint32_t tr__bk_producer_of(const char *id, size_t len)
 {
-    for (uint32_t i = 0; i < B.nproducers; i++)
+    /* A linear scan, at a producer's HELLO and at replay only: the table
+     * holds the producers with tasks here or seen lately (s_expire frees
+     * the others' slots). */
+    uint32_t free_slot = NIL;
+    for (uint32_t i = 0; i < B.nproducers; i++) {
+        if (B.producers[i].id[0] == '\0' && free_slot == NIL)
+            free_slot = i;
         if (strlen(B.producers[i].id) == len && memcmp(B.producers[i].id, id, len) == 0)
             return i;
-    tr__bproducer *p = realloc(B.producers, (B.nproducers + 1) * sizeof *p);
-    if (p == NULL)
-        return NIL;
-    B.producers = p;
-    p[B.nproducers] = (tr__bproducer){.peer = -1, .away_since = tr__now_ms()};
-    memcpy(p[B.nproducers].id, id, len);
-    p[B.nproducers].id[len] = '\0';
-    return B.nproducers++;
+    }
+    if (free_slot == NIL) {
+        tr__bproducer *p = realloc(B.producers, (B.nproducers + 1) * sizeof *p);
+        if (p == NULL)
+            return NIL;
+        B.producers = p;
+        p[B.nproducers] = (tr__bproducer){0};
+        free_slot = B.nproducers++;
+    }
+    tr__bproducer *p = &B.producers[free_slot];
+    uint32_t *outbox = p->outbox;
+    size_t capout = p->capout;
+    *p = (tr__bproducer){.peer = -1, .away_since = tr__now_ms(), .outbox = outbox,
+                         .capout = capout};
+    memcpy(p->id, id, len);
+    p->id[len] = '\0';
+    return free_slot;
 }
 
 /* ---- journal replay and rewrite ------------------------------------------------- */
@@ -214,9 +235,11 @@ static int s_replay(void *ctx, const tr__jrec *rec)
         k->status = rec->status;
         tr__bk_queue_unlink(t);
         k->state = T_RESULT;
+        B.producers[pno].unacked++;
     } else if (rec->type == TR__J_DEAD && k->state == T_QUEUED) {
         tr__bk_queue_unlink(t);
         k->state = T_DEAD;
+        B.producers[pno].unacked++;
         k->status = TR_WORK_DEAD_LETTER;
         k->deaths = rec->deaths;
         uint32_t *d = realloc(B.dead, (B.ndead + 1) * sizeof *d);
@@ -225,21 +248,30 @@ static int s_replay(void *ctx, const tr__jrec *rec)
         B.dead = d;
         B.dead[B.ndead++] = t;
     } else if (rec->type == TR__J_DONE) {
-        if (k->state == T_DEAD)
+        if (k->state == T_DEAD && !k->delivered) {
             k->delivered = true;
-        else if (k->state == T_RESULT)
+            B.producers[pno].unacked--;
+        } else if (k->state == T_RESULT)
             tr__bk_task_free(t);
     }
     return TR_OK;
 }
 
+/* Writes what is live, in the order a replay should queue it: the tasks
+ * held by workers (they were first in line), then the queue in its order,
+ * then those with a result or dead-lettered. */
 static int s_fill(void *ctx, tr__journal *j)
 {
     (void)ctx;
     (void)j;
+    for (uint32_t t = 0; t < B.captasks; t++)
+        if (B.tasks[t].state == T_RUNNING)
+            tr__bk_journal(TR__J_SUBMIT, t);
+    for (uint32_t t = B.qhead; t != NIL; t = B.tasks[t].next)
+        tr__bk_journal(TR__J_SUBMIT, t);
     for (uint32_t t = 0; t < B.captasks; t++) {
         tr__btask *k = &B.tasks[t];
-        if (k->state == T_FREE)
+        if (k->state != T_RESULT && k->state != T_DEAD)
             continue;
         tr__bk_journal(TR__J_SUBMIT, t);
         if (k->state == T_RESULT)
@@ -291,8 +323,9 @@ void tr__bk_dead_letter(uint32_t t)
         B.dead = d;
         B.dead[B.ndead++] = t;
     }
-    tr__bproducer *p = &B.producers[task->pno];
-    tr__bk_push_u32(&p->outbox, &p->nout, &p->capout, t);
+    /* Written before its producer hears of it, as for any result. */
+    tr__bk_flush_journal();
+    tr__bk_result_ready(t);
     tr__bk_send_results(task->pno);
 }
 

@@ -36,8 +36,12 @@ struct tr_work_client {
     tr_work_opts o;
     pid_t pid;
     void *sock;
-    uint32_t gen;          /* connection generation: new socket or RESET */
+    uint32_t gen;          /* connection generation: new socket, reconnect, RESET */
     bool welcomed;
+    void *mon;             /* CONNECTED events of sock: ZeroMQ's own reconnects */
+    bool connected_once;   /* the first CONNECTED of this socket came */
+    uint64_t unsent_from;  /* the first id whose send failed (0: none): retry */
+    long long progress;    /* ms: last acknowledgement, or last resend */
     uint64_t epoch;
     long long heard, sent; /* ms */
     uint64_t next_id, base; /* ids [base, next_id) may be unacknowledged */
@@ -54,20 +58,6 @@ struct tr_work_client {
     tr_work_client_stats st;
 };
 
-static int s_check_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > TR__WORK_MAX_ID)
-        return TR_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        char ch = id[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return TR_EINVAL;
-    }
-    return TR_OK;
-}
-
 int tr_work_client_new(tr_work_client **out, const char *broker, const tr_work_opts *opts)
 {
     if (out == NULL)
@@ -76,7 +66,7 @@ int tr_work_client_new(tr_work_client **out, const char *broker, const tr_work_o
     tr_work_opts o = opts ? *opts : (tr_work_opts){0};
     if (broker == NULL || o.window < 0 || o.window > 1000000 ||
         tr__work_timing(&o.heartbeat_ms, &o.timeout_ms) != TR_OK ||
-        (o.id != NULL && s_check_id(o.id) != TR_OK))
+        (o.id != NULL && !tr__work_id_valid(o.id, strlen(o.id))))
         return TR_EINVAL;
     if (o.window == 0)
         o.window = 10000;
@@ -123,10 +113,13 @@ int tr_work_client_new(tr_work_client **out, const char *broker, const tr_work_o
 static void s_close_socket(tr_work_client *c, int linger_ms)
 {
     if (c->sock != NULL && c->pid == tr__pid()) {
+        if (c->mon != NULL)
+            tr__sys_monitor_stop(c->sock, &c->mon);
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
         tr__sys_close(&c->sock);
     }
     c->sock = NULL;
+    c->mon = NULL;
 }
 
 void tr_work_client_destroy(tr_work_client **cp)
@@ -203,10 +196,16 @@ static int s_connect(tr_work_client *c)
         tr__sys_close(&c->sock);
         return TR_ESYSTEM;
     }
-    if (zmq_connect(c->sock, c->endpoint) != 0) {
+    /* A link cut and mended is reconnected by ZeroMQ under the same
+     * routing id, silently: frames in flight then are lost, and the broker
+     * may not notice. The monitor tells us, and we start over as on a new
+     * socket (HELLO; the broker sends its results again, we our tasks). */
+    c->mon = tr__sys_monitor(c->sock, ZMQ_EVENT_CONNECTED);
+    c->connected_once = false;
+    if (c->mon == NULL || zmq_connect(c->sock, c->endpoint) != 0) {
         tr_log(TR_LOG_ERROR, "TR-WORK-CONNECT", "cannot connect to %s: %s", c->endpoint,
                zmq_strerror(errno));
-        tr__sys_close(&c->sock);
+        s_close_socket(c, 0);
         return TR_ESYSTEM;
     }
     c->gen++;
@@ -227,12 +226,18 @@ static int s_ready(tr_work_client *c)
  * not yet sent on this connection, in frames of many. */
 static int s_send_pending(tr_work_client *c, uint64_t from)
 {
+    /* Below base all is acknowledged, and its ring slots are reused. */
+    if (from < c->base)
+        from = c->base;
+    if (c->unsent_from != 0 && c->unsent_from < c->base)
+        c->unsent_from = c->base;
     uint64_t id = from;
     while (id < c->next_id) {
         uint64_t again = 0; /* of this frame, sent on an earlier connection */
         tr__wbuf_reset(&c->w, TR__W_SUBMIT);
         tr__wbuf_u32(&c->w, 0);
         uint32_t n = 0;
+        uint64_t start = id;
         for (; id < c->next_id && n < TR__WORK_BATCH && c->w.len < TR__WORK_BATCH_BYTES; id++) {
             s_pending *p = &c->ring[id & (c->cap - 1)];
             if (p->acked || p->gen == c->gen)
@@ -241,17 +246,30 @@ static int s_send_pending(tr_work_client *c, uint64_t from)
             tr__wbuf_u32(&c->w, p->len);
             tr__wbuf_bytes(&c->w, p->data, p->len);
             again += p->gen != 0;
-            p->gen = c->gen;
             n++;
         }
         if (n == 0)
             continue;
         tr__wbuf_put_u32_at(&c->w, TR__WORK_HDR, n);
         int rc = s_send(c, &c->w);
-        if (rc != TR_OK)
+        if (rc != TR_OK) {
+            /* Not sent (more than the high-water mark waits: the broker
+             * is slow or gone): they stay pending, retried by s_pump. */
+            if (c->unsent_from == 0 || start < c->unsent_from)
+                c->unsent_from = start;
             return rc;
+        }
+        /* Marked once really sent: only then is this connection's copy
+         * the one the broker will acknowledge. */
+        for (uint64_t k = start; k < id; k++) {
+            s_pending *p = &c->ring[k & (c->cap - 1)];
+            if (!p->acked)
+                p->gen = c->gen;
+        }
         c->st.resent += again;
     }
+    if (c->unsent_from != 0 && from <= c->unsent_from)
+        c->unsent_from = 0; /* all that waited went */
     return TR_OK;
 }
 
@@ -279,6 +297,7 @@ static void s_on_ack(tr_work_client *c, tr__rbuf *r)
             p->data = NULL;
             c->unacked--;
             c->st.acked++;
+            c->progress = tr__now_ms();
         }
     }
     if (!tr__rbuf_done(r))
@@ -350,6 +369,7 @@ static void s_on_frame(tr_work_client *c, zmq_msg_t *m, zmq_msg_t *reply)
         c->o.heartbeat_ms = (int)hb;
         c->o.timeout_ms = (int)to;
         c->welcomed = true;
+        c->progress = tr__now_ms();
         s_send_pending(c, c->base);
         break;
     }
@@ -379,9 +399,19 @@ static void s_on_frame(tr_work_client *c, zmq_msg_t *m, zmq_msg_t *reply)
     }
 }
 
-/* Handles the frames waiting on the socket, without waiting. */
+/* Handles the frames waiting on the socket, without waiting, after a
+ * look at the monitor. */
 static void s_drain(tr_work_client *c, zmq_msg_t *reply)
 {
+    int connects = c->mon != NULL ? tr__sys_monitor_events(c->mon) : 0;
+    if (connects > 0 && (c->connected_once || connects > 1)) {
+        tr_log(TR_LOG_INFO, "TR-WORK-RECONNECTED", "producer %s: the connection to the "
+               "broker was made again: starting over", c->id);
+        c->gen++;
+        c->st.reconnects++;
+        s_hello(c);
+    }
+    c->connected_once |= connects > 0;
     zmq_msg_t m;
     zmq_msg_init(&m);
     for (int k = 0; k < 1024 && zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0; k++)
@@ -406,14 +436,25 @@ static int s_pump(tr_work_client *c, int wait_ms, zmq_msg_t *reply)
         c->st.reconnects++;
         if ((rc = s_connect(c)) != TR_OK)
             return rc;
+    } else if (c->welcomed && c->unacked > 0 && now - c->progress > c->o.timeout_ms) {
+        /* The broker answers, yet nothing was acknowledged for a timeout:
+         * what it should have acknowledged was lost on the way (or not
+         * written: its journal failed). Everything pending goes again; the
+         * broker acknowledges again what it holds already. */
+        c->gen++;
+        c->progress = now;
+        s_send_pending(c, c->base);
+    } else if (c->unsent_from != 0 && c->welcomed) {
+        s_send_pending(c, c->unsent_from);
     } else if (now - c->sent >= c->o.heartbeat_ms) {
         tr__wbuf_reset(&c->w, TR__W_HEARTBEAT);
         s_send(c, &c->w);
     }
     if (wait_ms > c->o.heartbeat_ms)
         wait_ms = c->o.heartbeat_ms;
-    zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
-    if (wait_ms > 0 && zmq_poll(&it, 1, wait_ms) < 0 && errno != EINTR)
+    zmq_pollitem_t it[2] = {{.socket = c->sock, .events = ZMQ_POLLIN},
+                            {.socket = c->mon, .events = ZMQ_POLLIN}};
+    if (wait_ms > 0 && zmq_poll(it, 2, wait_ms) < 0 && errno != EINTR)
         return TR_ESYSTEM;
     s_drain(c, reply);
     return TR_OK;
@@ -430,6 +471,8 @@ static int s_take(tr_work_client *c, const void *data, size_t size, uint64_t *id
     p->len = (uint32_t)size;
     p->acked = false;
     p->gen = 0;
+    if (c->unacked == 0)
+        c->progress = tr__now_ms(); /* the wait for an acknowledgement starts */
     if (id != NULL)
         *id = c->next_id;
     c->next_id++;
@@ -482,7 +525,8 @@ int tr_work_submitv(tr_work_client *c, const struct iovec *tasks, size_t n, uint
             *n_done = done;
         /* Sent now, even before the WELCOME: they follow the HELLO on the
          * same connection, and are not sent again after it (their gen). */
-        if ((rc = s_send_pending(c, from)) != TR_OK && rc != TR_EFULL)
+        uint64_t first = c->unsent_from != 0 ? c->unsent_from : from;
+        if ((rc = s_send_pending(c, first)) != TR_OK && rc != TR_EFULL)
             return rc;
         s_pump(c, 0, NULL);
     }

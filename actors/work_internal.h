@@ -94,6 +94,10 @@ void tr__work_msg_slice(struct tr_msg *out, zmq_msg_t *frame, const uint8_t *dat
 /* The name a command has in logs ("SUBMIT"). */
 const char *tr__work_command_name(int command);
 
+/* tr__work_id_valid says whether the n bytes at id are a valid producer id
+ * or peer name: 1 to TR__WORK_MAX_ID characters of [A-Za-z0-9._-]. */
+bool tr__work_id_valid(const char *id, size_t n);
+
 /* tr__work_timing applies the defaults to a heartbeat and timeout of the
  * options (0 means the default) and checks them: TR_EINVAL for a negative
  * value or a timeout shorter than the heartbeat. */

@@ -102,11 +102,12 @@ static int s_replay(int fd, int (*replay)(void *, const tr__jrec *), void *ctx, 
         rec.deaths = tr__rbuf_u32(&r);
         rec.len = tr__rbuf_u32(&r);
         rec.data = tr__rbuf_bytes(&r, rec.len);
-        if (r.bad || r.off != end || rec.plen == 0 || rec.plen > TR__WORK_MAX_ID) {
-            rc = TR_EPROTO;
-            break;
-        }
-        rc = replay(ctx, &rec);
+        /* A whole record that makes no sense is skipped, not the journal:
+         * its size still says where the next one starts. */
+        if (!r.bad && r.off == end && tr__work_id_valid(rec.producer, rec.plen))
+            rc = replay(ctx, &rec);
+        r.bad = false;
+        r.off = end;
         *good = end;
     }
 out:
@@ -164,10 +165,18 @@ int tr__journal_flush(tr__journal *j)
     if (j->buf.oom)
         return TR_ENOMEM;
     int rc = s_write_all(j->fd, j->buf.p, j->buf.len);
-    if (rc == TR_OK)
-        j->size += j->buf.len;
+    if (rc != TR_OK) {
+        /* A short write (a full disk) leaves part of a record: cut back to
+         * the last whole one, and keep the records for the next flush. */
+        int e = errno;
+        if (ftruncate(j->fd, (off_t)j->size) != 0 || lseek(j->fd, (off_t)j->size, SEEK_SET) < 0)
+            e = errno;
+        errno = e;
+        return rc;
+    }
+    j->size += j->buf.len;
     j->buf.len = 0;
-    return rc;
+    return TR_OK;
 }
 
 uint64_t tr__journal_size(const tr__journal *j)

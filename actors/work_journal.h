@@ -35,7 +35,8 @@ typedef struct tr__journal tr__journal;
 
 /* tr__journal_open replays the journal at path, calling replay(ctx, rec)
  * for each whole record in order (a torn record at the end, from a process
- * killed in a write, is cut off), and opens it for appending. A missing
+ * killed in a write, is cut off; a whole record that is not valid is
+ * skipped), and opens it for appending. A missing
  * file is an empty journal. Errors: TR_ESYSTEM (errno), TR_EPROTO (not a
  * journal), TR_ENOMEM, or what replay returned. */
 int tr__journal_open(tr__journal **out, const char *path,
@@ -44,8 +45,10 @@ int tr__journal_open(tr__journal **out, const char *path,
 /* tr__journal_add buffers a record; a NULL journal ignores it. */
 void tr__journal_add(tr__journal *j, const tr__jrec *rec);
 
-/* tr__journal_flush writes what is buffered. Errors: TR_ESYSTEM, TR_ENOMEM
- * (a record could not be buffered: the journal is then unreliable). */
+/* tr__journal_flush writes what is buffered. On TR_ESYSTEM (errno: a full
+ * disk, say) the file is cut back to its last whole record and the records
+ * stay buffered for the next flush. TR_ENOMEM: a record could not be
+ * buffered (the journal is then unreliable). */
 int tr__journal_flush(tr__journal *j);
 
 /* tr__journal_size is the file's length, buffered records included. */

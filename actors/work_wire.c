@@ -185,3 +185,16 @@ int tr__work_timing(int *heartbeat_ms, int *timeout_ms)
         *timeout_ms = TR__WORK_TIMEOUT_MS;
     return *timeout_ms < *heartbeat_ms ? TR_EINVAL : TR_OK;
 }
+
+bool tr__work_id_valid(const char *id, size_t n)
+{
+    if (id == NULL || n == 0 || n > TR__WORK_MAX_ID)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}

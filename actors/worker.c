@@ -43,6 +43,7 @@ typedef struct {
     tr_worker_opts o;
     int sigfd;
     atomic_bool welcomed;
+    atomic_bool io_done; /* the I/O thread ended: nobody reads the PAIR */
     atomic_uint window; /* what the main thread wants to hold */
     atomic_uint_fast64_t reconnects, refused;
     int rc;
@@ -53,6 +54,10 @@ typedef struct {
 typedef struct {
     s_io *io;
     void *sock, *pair;
+    void *mon;           /* CONNECTED events of sock: ZeroMQ's own reconnects */
+    bool connected_once;
+    zmq_msg_t *waiting;  /* DONE frames the socket did not take yet */
+    size_t nwaiting, capwaiting;
     long long heard, sent;
     int64_t held; /* tasks passed to the main thread and not answered */
     tr__wbuf w;
@@ -78,6 +83,8 @@ static void s_hello(s_conn *c)
 
 static int s_connect(s_conn *c)
 {
+    if (c->mon != NULL)
+        tr__sys_monitor_stop(c->sock, &c->mon);
     tr__sys_close(&c->sock);
     c->sock = tr__sys_socket(ZMQ_DEALER);
     if (c->sock == NULL)
@@ -91,7 +98,12 @@ static int s_connect(s_conn *c)
     if (sec->key_file != NULL &&
         tr__curve_client(c->sock, sec->key_file, sec->broker_key) != TR_OK)
         return TR_ESYSTEM;
-    if (zmq_connect(c->sock, c->io->endpoint) != 0)
+    /* A link cut and mended is reconnected by ZeroMQ, silently: TASKS in
+     * flight then are lost while the broker counts them as ours. The
+     * monitor tells us, and a new HELLO makes the broker requeue them. */
+    c->mon = tr__sys_monitor(c->sock, ZMQ_EVENT_CONNECTED);
+    c->connected_once = false;
+    if (c->mon == NULL || zmq_connect(c->sock, c->io->endpoint) != 0)
         return TR_ESYSTEM;
     c->heard = tr__now_ms();
     s_hello(c);
@@ -167,8 +179,11 @@ static void s_from_broker(s_conn *c, zmq_msg_t *m)
 
 /* Says BYE and waits (briefly) for the broker to have read it: its RESET
  * answer. Then what we held is requeued at once, with no death charged. */
+static bool s_flush_waiting(s_conn *c);
+
 static void s_bye(s_conn *c)
 {
+    s_flush_waiting(c); /* results first: what is still waiting runs again */
     tr__wbuf_reset(&c->w, TR__W_BYE);
     s_send(c, c->w.p, c->w.len);
     long long deadline = tr__now_ms() + 500;
@@ -186,6 +201,55 @@ static void s_bye(s_conn *c)
     zmq_msg_close(&m);
 }
 
+/* Sends the DONE frames that waited, in order; false if some still wait. */
+static bool s_flush_waiting(s_conn *c)
+{
+    size_t k = 0;
+    while (k < c->nwaiting && zmq_msg_send(&c->waiting[k], c->sock, ZMQ_DONTWAIT) >= 0) {
+        c->sent = tr__now_ms();
+        k++;
+    }
+    if (k > 0) {
+        memmove(c->waiting, c->waiting + k, (c->nwaiting - k) * sizeof *c->waiting);
+        c->nwaiting -= k;
+    }
+    return c->nwaiting == 0;
+}
+
+/* Sends a DONE frame from the main thread to the broker, or keeps it (in
+ * order) while the socket does not take it: a result dropped here would
+ * leave its task counted as ours by the broker for as long as we live. */
+static void s_forward(s_conn *c, zmq_msg_t *m)
+{
+    if (s_flush_waiting(c) && zmq_msg_send(m, c->sock, ZMQ_DONTWAIT) >= 0) {
+        c->sent = tr__now_ms();
+        return;
+    }
+    if (c->nwaiting == c->capwaiting) {
+        size_t cap = c->capwaiting ? 2 * c->capwaiting : 16;
+        zmq_msg_t *w = realloc(c->waiting, cap * sizeof *w);
+        if (w == NULL)
+            return; /* lost: the broker requeues it when we say HELLO again */
+        c->waiting = w;
+        c->capwaiting = cap;
+    }
+    zmq_msg_init(&c->waiting[c->nwaiting]);
+    zmq_msg_move(&c->waiting[c->nwaiting++], m);
+}
+
+/* ZeroMQ made the connection again by itself: start over (HELLO). */
+static void s_monitor(s_conn *c)
+{
+    int connects = tr__sys_monitor_events(c->mon);
+    if (connects > 0 && (c->connected_once || connects > 1)) {
+        tr_log(TR_LOG_INFO, "TR-WORK-RECONNECTED", "worker %s: the connection to the broker "
+               "was made again: starting over", c->io->rid + 2);
+        atomic_fetch_add(&c->io->reconnects, 1);
+        s_hello(c);
+    }
+    c->connected_once |= connects > 0;
+}
+
 static void *s_io_main(void *arg)
 {
     s_conn c = {.io = arg};
@@ -197,15 +261,20 @@ static void *s_io_main(void *arg)
     zmq_msg_t m;
     zmq_msg_init(&m);
     for (;;) {
-        zmq_pollitem_t items[3] = {
-            {.socket = c.sock, .events = ZMQ_POLLIN},
+        zmq_pollitem_t items[4] = {
+            {.socket = c.sock, .events = ZMQ_POLLIN | (c.nwaiting ? ZMQ_POLLOUT : 0)},
             {.socket = c.pair, .events = ZMQ_POLLIN},
             {.fd = c.io->sigfd, .events = ZMQ_POLLIN},
+            {.socket = c.mon, .events = ZMQ_POLLIN},
         };
         long long now = tr__now_ms();
         long long wait = c.io->o.heartbeat_ms - (now - c.sent);
-        if (zmq_poll(items, 3, wait > 0 ? wait : 0) < 0 && errno != EINTR)
+        if (zmq_poll(items, 4, wait > 0 ? wait : 0) < 0 && errno != EINTR)
             break;
+        if (items[3].revents & ZMQ_POLLIN)
+            s_monitor(&c);
+        if (c.nwaiting > 0)
+            s_flush_waiting(&c);
         if (items[2].revents & ZMQ_POLLIN) {
             tr_log(TR_LOG_INFO, "TR-WORK-STOP", "worker %s: SIGTERM: handing back %lld task(s)",
                    c.io->rid + 2, (long long)c.held);
@@ -230,8 +299,7 @@ static void *s_io_main(void *arg)
             }
             if (((uint8_t *)zmq_msg_data(&m))[3] == TR__W_DONE)
                 c.held -= s_count_at(&m, 8);
-            if (zmq_msg_send(&m, c.sock, ZMQ_DONTWAIT) >= 0)
-                c.sent = tr__now_ms();
+            s_forward(&c, &m);
         }
         if (quit) {
             s_bye(&c);
@@ -253,8 +321,15 @@ static void *s_io_main(void *arg)
     }
     zmq_msg_close(&m);
 out:
+    if (c.mon != NULL)
+        tr__sys_monitor_stop(c.sock, &c.mon);
     tr__sys_close(&c.sock);
-    /* Tells the main thread, if it still listens, that we are gone. */
+    for (size_t k = 0; k < c.nwaiting; k++)
+        zmq_msg_close(&c.waiting[k]);
+    free(c.waiting);
+    /* Tells the main thread that we are gone: by the flag, which its sends
+     * check, and by an empty frame, which wakes its wait. */
+    atomic_store(&c.io->io_done, true);
     if (c.pair != NULL)
         zmq_send(c.pair, "", 0, ZMQ_DONTWAIT);
     tr__sys_close(&c.pair);
@@ -263,6 +338,19 @@ out:
 }
 
 /* ---- the main thread --------------------------------------------------------- */
+
+/* Sends a frame to the I/O thread, waiting while its PAIR is full, but not
+ * for an I/O thread that is gone. */
+static int s_to_io(void *pair, s_io *io, const void *p, size_t n)
+{
+    while (zmq_send(pair, p, n, ZMQ_DONTWAIT) < 0) {
+        if (errno != EAGAIN || atomic_load(&io->io_done))
+            return TR_ESYSTEM;
+        zmq_pollitem_t it = {.socket = pair, .events = ZMQ_POLLOUT};
+        zmq_poll(&it, 1, 100);
+    }
+    return TR_OK;
+}
 
 /* The average task time (an exponential moving average, in ns), and the
  * window it calls for. */
@@ -299,7 +387,7 @@ static void s_pace_tell(s_pace *pace, void *pair, s_io *io)
     tr__wbuf_reset(&b, TR__W_CREDIT);
     tr__wbuf_u32(&b, w);
     if (!b.oom)
-        zmq_send(pair, b.p, b.len, 0);
+        s_to_io(pair, io, b.p, b.len);
     tr__wbuf_free(&b);
 }
 
@@ -328,6 +416,8 @@ static int s_run_frame(zmq_msg_t *m, void *pair, tr_work_fn fn, void *arg, tr_wo
         size_t rlen = 0;
         long long t0 = s_now_ns();
         int status = fn(arg, data, len, &res, &rlen);
+        if (status < 0 || status > 255)
+            status = 255; /* else -1 would read as TR_WORK_DEAD_LETTER */
         s_pace_add(pace, (double)(s_now_ns() - t0));
         if (res == NULL || rlen > UINT32_MAX - 64)
             rlen = 0;
@@ -346,7 +436,7 @@ static int s_run_frame(zmq_msg_t *m, void *pair, tr_work_fn fn, void *arg, tr_wo
         bool last = o->max_tasks > 0 && st->tasks >= o->max_tasks;
         if (k + 1 == n || done == TR__WORK_BATCH || last) {
             tr__wbuf_put_u32_at(&w, count_at, done);
-            if (w.oom || zmq_send(pair, w.p, w.len, 0) < 0) {
+            if (w.oom || s_to_io(pair, io, w.p, w.len) != TR_OK) {
                 tr__wbuf_free(&w);
                 return TR_ESYSTEM;
             }
@@ -446,7 +536,7 @@ int tr_worker_run(const char *broker, tr_work_fn fn, void *arg, const tr_worker_
     }
     zmq_msg_close(&m);
     if (started)
-        zmq_send(pair, "Q", 1, 0);
+        s_to_io(pair, io, "Q", 1);
     pthread_join(th, NULL);
 out:
     tr__sys_close(&pair);

@@ -252,7 +252,8 @@ int tr_work_dead_letters(tr_work_client *c, tr_dead_letter *out, size_t max, siz
 /* A task function: runs one task of size bytes at data and reports its
  * result by setting *result to a malloc'd buffer of *result_size bytes
  * (troupe frees it; NULL and 0 for no bytes). It returns 0, or 1..255 for a
- * task that failed (the producer sees it as the result's status). It runs
+ * task that failed (the producer sees it as the result's status; any other
+ * value is reported as 255). It runs
  * in the worker's main thread while another thread keeps the heartbeats
  * going, so a long task does not make its worker look dead. */
 typedef int (*tr_work_fn)(void *arg, const void *data, size_t size, void **result,
