@@ -440,6 +440,11 @@ static bool s_input(void)
         s_refuse(i >= 0 ? B.peers[i].name : "a peer", "a command the broker does not take");
         break;
     }
+    /* A producer that speaks reads too: results its pipe did not take
+     * before may go now, rather than at the next tick. */
+    i = tr__bk_peer_find(rid, ridlen);
+    if (i >= 0 && B.peers[i].role == TR__ROLE_PRODUCER && B.producers[B.peers[i].pno].nout > 0)
+        tr__bk_send_results(B.peers[i].pno);
 out:
     zmq_msg_close(&id);
     zmq_msg_close(&m);
