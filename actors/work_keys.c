@@ -81,10 +81,10 @@ static char *s_trim(char *s)
  * where one is asked for), TR_ESYSTEM (cannot be read; errno kept). */
 static int s_key_read(const char *path, char *pub, char *sec, char *why, size_t whylen)
 {
-    char dummy[1];
+    char unwanted[1]; /* where a reason nobody asked for goes */
     if (why == NULL) {
-        why = dummy;
-        whylen = sizeof dummy;
+        why = unwanted;
+        whylen = sizeof unwanted;
     }
     why[0] = '\0';
     /* O_NONBLOCK: a FIFO dropped in the allowed directory must not stall
