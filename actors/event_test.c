@@ -812,25 +812,13 @@ static void test_malformed_input_is_refused(void **state)
     trt_assert_no_children();
 }
 
-/* A free tcp port on 127.0.0.1 (the kernel's pick; free again at once). */
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void test_tcp_endpoints(void **state)
 {
     (void)state;
     char in[64], out[64], ctl[64];
-    snprintf(in, sizeof in, "tcp://127.0.0.1:%d", s_free_port());
-    snprintf(out, sizeof out, "tcp://127.0.0.1:%d", s_free_port());
-    snprintf(ctl, sizeof ctl, "tcp://127.0.0.1:%d", s_free_port());
+    snprintf(in, sizeof in, "tcp://127.0.0.1:%d", trt_free_port());
+    snprintf(out, sizeof out, "tcp://127.0.0.1:%d", trt_free_port());
+    snprintf(ctl, sizeof ctl, "tcp://127.0.0.1:%d", trt_free_port());
     tr_hub_opts o = {.name = "tcp-hub", .tcp_in = in, .tcp_out = out, .tcp_ctl = ctl};
     tr_actor *hub = NULL;
     assert_int_equal(tr_hub_start(&hub, &o), TR_OK);

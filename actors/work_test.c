@@ -698,18 +698,6 @@ static void test_worker_outlives_a_stopped_broker(void **state)
     s_end(&c, &b);
 }
 
-/* A free tcp port on 127.0.0.1 (the kernel's pick; free again at once). */
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void test_curve_refuses_unknown_keys(void **state)
 {
     (void)state;
@@ -728,7 +716,7 @@ static void test_curve_refuses_unknown_keys(void **state)
     snprintf(path[1], sizeof path[1], "%s/broker.pub", dir[1]);
     snprintf(path[2], sizeof path[2], "%s/good.key", dir[2]);
     snprintf(path[3], sizeof path[3], "%s/bad.key", dir[3]);
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", s_free_port());
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", trt_free_port());
 
     tr_broker_opts bo = {.bind = ep, .security = {.key_file = path[0], .allowed_dir = dir[2]}};
     tr_actor *b = s_broker("b7", &bo);

@@ -1,6 +1,9 @@
 /* bench/benchutil.c: see benchutil.h. */
 #include "bench/benchutil.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -21,4 +24,19 @@ double trb_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, trb_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+long trb_parse_long(const char *prog, const char *s, const char *flag, long min, long max)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = s != NULL ? strtol(s, &end, 10) : 0;
+    if (s == NULL || errno != 0 || *end != '\0' || v < min || v > max) {
+        if (max == LONG_MAX)
+            fprintf(stderr, "%s: %s needs an integer of at least %ld\n", prog, flag, min);
+        else
+            fprintf(stderr, "%s: %s needs an integer from %ld to %ld\n", prog, flag, min, max);
+        exit(2);
+    }
+    return v;
 }

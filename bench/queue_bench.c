@@ -568,18 +568,6 @@ static void s_usage(FILE *f)
             MAX_CONSUMERS);
 }
 
-static long s_parse_long(const char *s, const char *flag, long max)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (s == NULL || errno != 0 || *end != '\0' || v <= 0 || v > max) {
-        fprintf(stderr, "queue_bench: %s needs an integer from 1 to %ld\n", flag, max);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     long messages = 1000000, rounds = 3, size = 64;
@@ -588,13 +576,13 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--messages") == 0) {
-            messages = s_parse_long(next, argv[i], 1L << 40), i++;
+            messages = trb_parse_long("queue_bench", next, argv[i], 1, 1L << 40), i++;
         } else if (strcmp(argv[i], "--consumers") == 0) {
-            topo[0] = (int)s_parse_long(next, argv[i], MAX_CONSUMERS), ntopo = 1, i++;
+            topo[0] = (int)trb_parse_long("queue_bench", next, argv[i], 1, MAX_CONSUMERS), ntopo = 1, i++;
         } else if (strcmp(argv[i], "--rounds") == 0) {
-            rounds = s_parse_long(next, argv[i], 1000), i++;
+            rounds = trb_parse_long("queue_bench", next, argv[i], 1, 1000), i++;
         } else if (strcmp(argv[i], "--size") == 0) {
-            size = s_parse_long(next, argv[i], 1L << 20), i++;
+            size = trb_parse_long("queue_bench", next, argv[i], 1, 1L << 20), i++;
         } else if (strcmp(argv[i], "--variant") == 0 && next != NULL) {
             int v = 0;
             while (v < V_COUNT && strcmp(next, s_variant_names[v]) != 0)

@@ -754,31 +754,19 @@ static void s_usage(FILE *f)
                "  --reps R     tree start/stop repetitions (default 3, at most 64)\n");
 }
 
-static long s_parse_long(const char *s, const char *flag, long max)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : -1;
-    if (s == NULL || errno != 0 || *end != '\0' || v < 0 || v > max) {
-        fprintf(stderr, "restart_bench: %s needs an integer from 0 to %ld\n", flag, max);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     long crashes = 1000, warmup = 5, tree = 1000, reps = 3;
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--crashes") == 0)
-            crashes = s_parse_long(next, "--crashes", 10000000), i++;
+            crashes = trb_parse_long("restart_bench", next, "--crashes", 0, 10000000), i++;
         else if (strcmp(argv[i], "--warmup") == 0)
-            warmup = s_parse_long(next, "--warmup", 1000), i++;
+            warmup = trb_parse_long("restart_bench", next, "--warmup", 0, 1000), i++;
         else if (strcmp(argv[i], "--tree") == 0)
-            tree = s_parse_long(next, "--tree", 4096), i++;
+            tree = trb_parse_long("restart_bench", next, "--tree", 0, 4096), i++;
         else if (strcmp(argv[i], "--reps") == 0)
-            reps = s_parse_long(next, "--reps", 64), i++;
+            reps = trb_parse_long("restart_bench", next, "--reps", 0, 64), i++;
         else if (strcmp(argv[i], "--json") == 0)
             ; /* the only output format; accepted as the other benches do */
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -21,6 +21,7 @@
  * Output: one JSON line per variant on stdout (the default, or --json), or a
  * table with --table. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,18 +137,6 @@ static void s_usage(FILE *f)
                "  --table     a human-readable table instead\n");
 }
 
-static long s_parse_long(const char *s, const char *flag)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (s == NULL || errno != 0 || *end != '\0' || v <= 0) {
-        fprintf(stderr, "spawn_bench: %s needs a positive integer\n", flag);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     long n = 2000;
@@ -155,9 +144,9 @@ int main(int argc, char **argv)
     int table = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--n") == 0) {
-            n = s_parse_long(i + 1 < argc ? argv[++i] : NULL, "--n");
+            n = trb_parse_long("spawn_bench", i + 1 < argc ? argv[++i] : NULL, "--n", 1, LONG_MAX);
         } else if (strcmp(argv[i], "--rounds") == 0) {
-            rounds = s_parse_long(i + 1 < argc ? argv[++i] : NULL, "--rounds");
+            rounds = trb_parse_long("spawn_bench", i + 1 < argc ? argv[++i] : NULL, "--rounds", 1, LONG_MAX);
         } else if (strcmp(argv[i], "--json") == 0) {
             table = 0;
         } else if (strcmp(argv[i], "--table") == 0) {

@@ -551,18 +551,6 @@ static void s_usage(FILE *f)
                "  --table         a human-readable table instead\n");
 }
 
-static long s_parse_long(const char *s, const char *flag, long max)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (s == NULL || errno != 0 || *end != '\0' || v <= 0 || v > max) {
-        fprintf(stderr, "work_bench: %s needs an integer from 1 to %ld\n", flag, max);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     long tasks = 200000, rounds = 3, kills = 20, stops = 5;
@@ -571,13 +559,13 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--tasks") == 0) {
-            tasks = s_parse_long(next, argv[i], 100000000), i++;
+            tasks = trb_parse_long("work_bench", next, argv[i], 1, 100000000), i++;
         } else if (strcmp(argv[i], "--rounds") == 0) {
-            rounds = s_parse_long(next, argv[i], 1000), i++;
+            rounds = trb_parse_long("work_bench", next, argv[i], 1, 1000), i++;
         } else if (strcmp(argv[i], "--kills") == 0) {
-            kills = s_parse_long(next, argv[i], 100000), i++;
+            kills = trb_parse_long("work_bench", next, argv[i], 1, 100000), i++;
         } else if (strcmp(argv[i], "--stops") == 0) {
-            stops = s_parse_long(next, argv[i], 100000), i++;
+            stops = trb_parse_long("work_bench", next, argv[i], 1, 100000), i++;
         } else if (strcmp(argv[i], "--variant") == 0 && next != NULL) {
             int v = 0;
             while (v < V_COUNT && strcmp(next, s_variant_names[v]) != 0)

@@ -52,6 +52,10 @@ void trt_assert_no_children(void);
 struct tr_actor;
 void trt_join_ok(struct tr_actor **a, int timeout_ms);
 
+/* A free tcp port on 127.0.0.1: the kernel's pick, released at once for
+ * the caller to bind (fails the test if there is none). */
+int trt_free_port(void);
+
 /* Gives the suite its own run-directory base (/tmp/trt-XXXXXX) so parallel
  * test binaries never see each other, and removes it at exit. Call first in
  * main. */
