@@ -21,6 +21,7 @@
 # anyone else gets a skip line and exit 0. Everything it makes (namespaces,
 # links, processes, files) goes in its EXIT trap. Prints "N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,29 +34,6 @@ WORK_US=500     # busy work per task: a run of several seconds on 2 cores
 PREFETCH=8
 PER_HOST=2      # workers per worker host
 PORT=5670
-
-passed=0
-failed=0
-check() {
-    local what=$1 value=$2 pattern=$3
-    if [[ $value =~ $pattern ]]; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what: $value"
-    fi
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND until it succeeds; 1 at the deadline.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1 # a poll interval, not a synchronisation
-    done
-}
 
 # ---- binaries ----------------------------------------------------------------
 if ! build=$(./bazelw build //samples:distributed_work //tools:troupe 2>&1); then

@@ -4,25 +4,13 @@
 # every task of the work queue answered.
 # Prints "N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 pc=$1
 pp=$2
 dp=$3
 sw=$4
 sg=$5
 dw=$6
-passed=0
-failed=0
-
-check() {
-    local what=$1 line=$2 pattern=$3
-    if [[ $line =~ $pattern ]]; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what: $line"
-    fi
-}
 
 # The default run, and the shapes the issue names: 1 and 8 consumers.
 for args in "" "--consumers 1 --messages 20000" "--consumers 8 --messages 50000 --size 256"; do

@@ -6,32 +6,11 @@
 # and polls `troupe status` until a condition holds, with a deadline; never
 # on a fixed sleep. Prints "N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 troupe=$1
 sample=$2
 py=/usr/bin/python3
-passed=0
-failed=0
 
-check() {
-    local what=$1 value=$2 pattern=$3
-    if [[ $value =~ $pattern ]]; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what: $value"
-    fi
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND until it succeeds; 1 at the deadline.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05 # a poll interval, not a synchronisation
-    done
-}
 
 # Short: ipc:// paths must fit 107 bytes, and Bazel's TEST_TMPDIR is long.
 base=$(mktemp -d /tmp/trst.XXXXXX)
