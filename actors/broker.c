@@ -441,9 +441,12 @@ static bool s_input(void)
         break;
     }
     /* A producer that speaks reads too: results its pipe did not take
-     * before may go now, rather than at the next tick. */
-    i = tr__bk_peer_find(rid, ridlen);
-    if (i >= 0 && B.peers[i].role == TR__ROLE_PRODUCER && B.producers[B.peers[i].pno].nout > 0)
+     * before may go now, rather than at the next tick. (HELLO and BYE may
+     * have made or forgotten the peer: looked up again.) */
+    if (cmd == TR__W_HELLO || cmd == TR__W_BYE)
+        i = tr__bk_peer_find(rid, ridlen);
+    if (i >= 0 && B.peers[i].used && B.peers[i].role == TR__ROLE_PRODUCER &&
+        B.producers[B.peers[i].pno].nout > 0)
         tr__bk_send_results(B.peers[i].pno);
 out:
     zmq_msg_close(&id);

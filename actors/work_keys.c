@@ -205,18 +205,24 @@ static int s_key_read(const char *path, char *pub, char *sec, char *why, size_t 
     return rc;
 }
 
+/* s_key_read, logging why it failed at the given level (errno kept). */
+static int s_key_logged(const char *path, char *pub, char *sec, int level)
+{
+    char why[128];
+    int rc = s_key_read(path, pub, sec, why, sizeof why);
+    if (rc != TR_OK) {
+        int e = errno;
+        tr_log(level, "TR-WORK-KEY", "%s: %s", path, why);
+        errno = e;
+    }
+    return rc;
+}
+
 int tr_key_load(const char *path, char *public_key, char *secret_key)
 {
     if (path == NULL || public_key == NULL)
         return TR_EINVAL;
-    char why[128];
-    int rc = s_key_read(path, public_key, secret_key, why, sizeof why);
-    if (rc != TR_OK) {
-        int e = errno;
-        tr_log(TR_LOG_DEBUG, "TR-WORK-KEY", "%s: %s", path, why);
-        errno = e;
-    }
-    return rc;
+    return s_key_logged(path, public_key, secret_key, TR_LOG_DEBUG);
 }
 
 /* ---- tr_keygen ---------------------------------------------------------------- */
@@ -516,17 +522,10 @@ static int s_setopt(void *sock, int option, const void *value, size_t len, const
     return TR_ESYSTEM;
 }
 
-/* Loads a key file for a socket's set-up, logging why it cannot. */
+/* Loads a key file for a socket's set-up: a failure there is an error. */
 static int s_key_for_socket(const char *path, char *pub, char *sec)
 {
-    char why[128];
-    int rc = s_key_read(path, pub, sec, why, sizeof why);
-    if (rc != TR_OK) {
-        int e = errno;
-        tr_log(TR_LOG_ERROR, "TR-WORK-KEY", "%s: %s", path, why);
-        errno = e;
-    }
-    return rc;
+    return s_key_logged(path, pub, sec, TR_LOG_ERROR);
 }
 
 int tr__curve_server(void *sock, const char *key_file)
