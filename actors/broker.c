@@ -150,11 +150,9 @@ static void s_on_submit(int i, tr__rbuf *r)
 {
     tr__bpeer *p = &B.peers[i];
     uint32_t n = tr__rbuf_count(r, 12);
-    /* Acknowledged as ranges of consecutive ids: a batch is one range. */
-    tr__wbuf ack = {0};
-    tr__wbuf_reset(&ack, TR__W_ACK);
-    tr__wbuf_u32(&ack, 0);
-    uint32_t nranges = 0;
+    /* Acknowledged as ranges of consecutive ids: a batch is one range.
+     * They are queued from mark on, and taken back if the journal fails. */
+    size_t mark = B.producers[p->pno].nacks;
     uint64_t first = 0, count = 0;
     for (uint32_t k = 0; k < n && !r->bad; k++) {
         uint64_t id = tr__rbuf_u64(r);
@@ -184,27 +182,23 @@ static void s_on_submit(int i, tr__rbuf *r)
         if (count > 0 && id == first + count) {
             count++;
         } else {
-            if (count > 0) {
-                tr__wbuf_u64(&ack, first);
-                tr__wbuf_u32(&ack, (uint32_t)count);
-                nranges++;
-            }
+            if (count > 0)
+                tr__bk_ack_push(p->pno, first, count, mark);
             first = id;
             count = 1;
         }
     }
-    if (count > 0) {
-        tr__wbuf_u64(&ack, first);
-        tr__wbuf_u32(&ack, (uint32_t)count);
-        nranges++;
-    }
+    if (count > 0)
+        tr__bk_ack_push(p->pno, first, count, mark);
     if (r->bad || !tr__rbuf_done(r))
         s_refuse(p->name, "malformed SUBMIT (its whole tasks were taken)");
-    tr__wbuf_put_u32_at(&ack, TR__WORK_HDR, nranges);
     /* Acknowledged once written: a producer resends what is not. */
-    if (tr__bk_flush_journal() == TR_OK && nranges > 0)
-        tr__bk_send(i, &ack);
-    tr__wbuf_free(&ack);
+    if (tr__bk_flush_journal() == TR_OK) {
+        tr__bk_ack_commit(p->pno, mark);
+        tr__bk_send_acks(p->pno, false);
+    } else {
+        B.producers[p->pno].nacks = mark;
+    }
 }
 
 static void s_on_done(int i, tr__rbuf *r, bool known)
@@ -440,14 +434,18 @@ static bool s_input(void)
         s_refuse(i >= 0 ? B.peers[i].name : "a peer", "a command the broker does not take");
         break;
     }
-    /* A producer that speaks reads too: results its pipe did not take
-     * before may go now, rather than at the next tick. (HELLO and BYE may
-     * have made or forgotten the peer: looked up again.) */
+    /* A producer that speaks reads too: acknowledgements and results its
+     * pipe did not take before may go now, rather than at the next tick.
+     * (HELLO and BYE may have made or forgotten the peer: looked up again.) */
     if (cmd == TR__W_HELLO || cmd == TR__W_BYE)
         i = tr__bk_peer_find(rid, ridlen);
-    if (i >= 0 && B.peers[i].used && B.peers[i].role == TR__ROLE_PRODUCER &&
-        B.producers[B.peers[i].pno].nout > 0)
-        tr__bk_send_results(B.peers[i].pno);
+    if (i >= 0 && B.peers[i].used && B.peers[i].role == TR__ROLE_PRODUCER) {
+        uint32_t pno = B.peers[i].pno;
+        if (B.producers[pno].nacks > 0)
+            tr__bk_send_acks(pno, false);
+        if (B.producers[pno].nout > 0)
+            tr__bk_send_results(pno);
+    }
 out:
     zmq_msg_close(&id);
     zmq_msg_close(&m);

@@ -43,6 +43,9 @@ typedef struct {
     uint32_t unacked;   /* of those, results (and dead letters) not acknowledged */
     uint32_t *outbox;   /* tasks whose result is to be sent */
     size_t nout, capout;
+    uint64_t *acks;     /* acknowledgements not sent yet: (first, count) pairs */
+    size_t nacks, capacks; /* in pairs */
+    long long acks_retry; /* ms: after a refused send, not tried again before */
 } tr__bproducer;
 
 typedef struct {
@@ -134,6 +137,21 @@ void tr__bk_peer_forget(int i);
  * a task it held alone when charge is set, and forgets the worker. */
 void tr__bk_worker_lost(int i, bool charge, const char *why);
 void tr__bk_held_remove(tr__bpeer *w, uint32_t t);
+/* Queues the acknowledgement of ids [first, first + count) of producer
+ * pno, merged with the last one queued when they touch, unless that one is
+ * below mark: the caller takes back what it queued from mark on if its
+ * journal write fails, and commits it otherwise. Out of memory, it is
+ * dropped: the producer sends those tasks again, and they are acknowledged
+ * then. */
+void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count, size_t mark);
+/* Commits what was queued from mark on: merged with what was queued before
+ * where they touch, so that a producer that sends faster than it reads
+ * leaves a few long ranges waiting, not one per frame. */
+void tr__bk_ack_commit(uint32_t pno, size_t mark);
+/* Sends producer pno its queued acknowledgements, as far as its pipe takes
+ * them; what it does not take waits for the next tick or frame from it.
+ * force: try even within a millisecond of a refused send (the tick). */
+void tr__bk_send_acks(uint32_t pno, bool force);
 /* Sends producer pno the results in its outbox, as far as it takes them;
  * what it does not take waits for the next tick or frame from it. */
 void tr__bk_send_results(uint32_t pno);

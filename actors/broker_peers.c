@@ -118,6 +118,94 @@ void tr__bk_held_remove(tr__bpeer *w, uint32_t t)
         }
 }
 
+/* ---- sending acknowledgements ------------------------------------------------- */
+/* Enough for any honest producer (one range per SUBMIT frame, at most its
+ * window unacknowledged); beyond, a peer that sends and never reads loses
+ * acknowledgements, which only costs it a resend. */
+#define MAX_ACK_RANGES 65536
+
+void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count, size_t mark)
+{
+    tr__bproducer *p = &B.producers[pno];
+    if (p->nacks > mark) {
+        uint64_t *last = &p->acks[2 * (p->nacks - 1)];
+        if (first == last[0] + last[1]) {
+            last[1] += count;
+            return;
+        }
+    }
+    if (p->nacks == MAX_ACK_RANGES)
+        return;
+    if (p->nacks == p->capacks) {
+        size_t cap = p->capacks ? p->capacks * 2 : 16;
+        uint64_t *a = realloc(p->acks, cap * 2 * sizeof *a);
+        if (a == NULL)
+            return;
+        p->acks = a;
+        p->capacks = cap;
+    }
+    p->acks[2 * p->nacks] = first;
+    p->acks[2 * p->nacks + 1] = count;
+    p->nacks++;
+}
+
+void tr__bk_ack_commit(uint32_t pno, size_t mark)
+{
+    tr__bproducer *p = &B.producers[pno];
+    if (mark == 0 || mark >= p->nacks)
+        return;
+    size_t to = mark - 1;
+    for (size_t k = mark; k < p->nacks; k++) {
+        uint64_t *last = &p->acks[2 * to];
+        if (p->acks[2 * k] == last[0] + last[1]) {
+            last[1] += p->acks[2 * k + 1];
+        } else {
+            to++;
+            p->acks[2 * to] = p->acks[2 * k];
+            p->acks[2 * to + 1] = p->acks[2 * k + 1];
+        }
+    }
+    p->nacks = to + 1;
+}
+
+/* An acknowledgement the pipe did not take is kept, not dropped: the
+ * producer would otherwise wait a whole timeout (the broker's, which may be
+ * long) before sending again what the broker holds already. A refused send
+ * is not tried again within the millisecond, however many frames come. */
+void tr__bk_send_acks(uint32_t pno, bool force)
+{
+    tr__bproducer *p = &B.producers[pno];
+    if (!force && p->acks_retry > 0 && tr__now_ms() < p->acks_retry)
+        return;
+    p->acks_retry = 0;
+    size_t k = 0;
+    while (p->peer >= 0 && k < p->nacks) {
+        tr__wbuf_reset(&B.out, TR__W_ACK);
+        size_t count_at = B.out.len;
+        tr__wbuf_u32(&B.out, 0);
+        size_t first = k;
+        for (; k < p->nacks && B.out.len < TR__WORK_BATCH_BYTES; k++) {
+            /* A count is 32 bits on the wire: a longer range goes in parts. */
+            uint64_t count = p->acks[2 * k + 1];
+            for (uint64_t at = 0; at < count; at += UINT32_MAX) {
+                uint64_t part = count - at < UINT32_MAX ? count - at : UINT32_MAX;
+                tr__wbuf_u64(&B.out, p->acks[2 * k] + at);
+                tr__wbuf_u32(&B.out, (uint32_t)part);
+            }
+        }
+        tr__wbuf_put_u32_at(&B.out, count_at, (uint32_t)((B.out.len - count_at - 4) / 12));
+        if (!tr__bk_send(p->peer, &B.out)) {
+            p->acks_retry = tr__now_ms() + 1;
+            k = first;
+            break;
+        }
+    }
+    if (k > 0) {
+        memmove(p->acks, p->acks + 2 * k, (p->nacks - k) * 2 * sizeof *p->acks);
+        p->nacks -= k;
+    }
+}
+
 /* ---- sending results ---------------------------------------------------------- */
 void tr__bk_send_results(uint32_t pno)
 {
@@ -320,6 +408,8 @@ void tr__bk_tick(long long now)
     s_expire(now);
     for (uint32_t pno = 0; pno < B.nproducers; pno++) {
         tr__bproducer *p = &B.producers[pno];
+        if (p->peer >= 0 && p->nacks > 0)
+            tr__bk_send_acks(pno, true);
         if (p->peer < 0 || p->unacked == 0)
             continue;
         /* Results sent and not acknowledged for a timeout were lost on the

@@ -198,8 +198,10 @@ uint32_t tr__bk_producer_of(const char *id, size_t len)
     tr__bproducer *p = &B.producers[free_slot];
     uint32_t *outbox = p->outbox;
     size_t capout = p->capout;
+    uint64_t *acks = p->acks;
+    size_t capacks = p->capacks;
     *p = (tr__bproducer){.peer = -1, .away_since = tr__now_ms(), .outbox = outbox,
-                         .capout = capout};
+                         .capout = capout, .acks = acks, .capacks = capacks};
     memcpy(p->id, id, len);
     p->id[len] = '\0';
     return free_slot;

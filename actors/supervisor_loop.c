@@ -466,8 +466,20 @@ static int s_main(void *arg)
     }
 }
 
-/* Runs in the supervisor's process before it reports ready: the control
- * socket, the signalfd, and every child started in order. */
+/* A start that failed half-way: the children started so far stop, in
+ * reverse order, and the supervisor fails its start. */
+static int s_abort_start(void)
+{
+    S->intensity = -1;      /* no restarts while stopping */
+    S->start_failed = true; /* stop the others now: nothing to join */
+    s_shut_down(TR_SUP_EXIT_GAVE_UP);
+    while (!s_all_down())
+        s_wait(s_act(), false);
+    return 1;
+}
+
+/* Runs in the supervisor's process before it reports ready: the signalfd,
+ * every child started in order, then the control socket. */
 static int s_init(void *arg)
 {
     const tr_sup_spec *spec = arg;
@@ -489,13 +501,8 @@ static int s_init(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     S->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    char dir[4200], address[256];
-    snprintf(dir, sizeof dir, "%s/.c", tr_sys_run_dir());
-    if (S->sigfd < 0 || (mkdir(dir, 0700) != 0 && errno != EEXIST) ||
-        tr__sup_control_address(tr_sys_run_dir(), S->name, address, sizeof address) != TR_OK ||
-        (S->ctl = tr__sys_socket(ZMQ_REP)) == NULL || zmq_bind(S->ctl, address) != 0) {
-        tr_log(TR_LOG_ERROR, "TR-SUP-CONTROL", "cannot set up the control socket: %s",
-               strerror(errno));
+    if (S->sigfd < 0) {
+        tr_log(TR_LOG_ERROR, "TR-SUP-CONTROL", "cannot make a signalfd: %s", strerror(errno));
         return 1;
     }
     size_t n = spec->strategy == TR_SIMPLE_ONE_FOR_ONE ? 0 : spec->nchildren;
@@ -522,13 +529,22 @@ static int s_init(void *arg)
         }
         tr_log(TR_LOG_ERROR, "TR-SUP-START", "%s failed to start; stopping the others",
                S->kids[i]->name);
-        S->intensity = -1; /* no restarts while stopping */
-        S->start_failed = true; /* stop the others now: nothing to join */
-        s_shut_down(TR_SUP_EXIT_GAVE_UP);
-        while (!s_all_down())
-            s_wait(s_act(), false);
+        return s_abort_start();
+    }
+    /* The control socket comes last, once every child is started: making
+     * it starts ZeroMQ's threads in this process, and a fork with no other
+     * thread running cannot inherit a lock another thread held (which
+     * glibc's malloc guards against, and some sanitizer allocators do not).
+     * Nobody can ask before ready anyway. */
+    char dir[4200], address[256];
+    snprintf(dir, sizeof dir, "%s/.c", tr_sys_run_dir());
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+        tr__sup_control_address(tr_sys_run_dir(), S->name, address, sizeof address) != TR_OK ||
+        (S->ctl = tr__sys_socket(ZMQ_REP)) == NULL || zmq_bind(S->ctl, address) != 0) {
+        tr_log(TR_LOG_ERROR, "TR-SUP-CONTROL", "cannot set up the control socket: %s",
+               strerror(errno));
         tr__sys_close(&S->ctl);
-        return 1;
+        return s_abort_start();
     }
     return 0;
 }

@@ -1014,6 +1014,58 @@ static void test_slow_reader_gets_every_result(void **state)
     s_end(&c, &b);
 }
 
+/* A producer that sends and does not read fills its pipe with the broker's
+ * acknowledgements. Those that did not fit go later, merged, when the pipe
+ * has room: this hand-made producer never sends a task twice, so each one
+ * it sent must be acknowledged, once, from what the broker kept. */
+static void test_acks_outlast_a_full_pipe(void **state)
+{
+    (void)state;
+    enum { N = 30000 };
+    tr_broker_opts bo = {.timeout_ms = 60000}; /* no help from a resend */
+    tr_actor *b = s_broker("b16", &bo);
+    void *s = s_raw("b16", "p/raw16");
+    s_raw_hello(s, TR__ROLE_PRODUCER, 0, "raw16");
+    for (uint64_t id = 1; id <= N; id++)
+        s_raw_send(s, 0, TR__W_SUBMIT, "wqws", 1u, id, 1u, "t");
+    static uint8_t acked[N + 1];
+    memset(acked, 0, sizeof acked);
+    uint64_t got = 0, merged = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    long long deadline = trt_now_ms() + LONG_MS;
+    while (got < N) {
+        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+        long long left = deadline - trt_now_ms();
+        if (left <= 0 || zmq_poll(&it, 1, left) != 1)
+            fail_msg("%llu of %d tasks acknowledged", (unsigned long long)got, N);
+        assert_true(zmq_msg_recv(&m, s, 0) >= 0);
+        tr__rbuf r;
+        if (tr__rbuf_open(&r, zmq_msg_data(&m), zmq_msg_size(&m)) != TR__W_ACK)
+            continue;
+        uint32_t n = tr__rbuf_u32(&r);
+        for (uint32_t k = 0; k < n; k++) {
+            uint64_t first = tr__rbuf_u64(&r), count = tr__rbuf_u32(&r);
+            assert_false(r.bad);
+            assert_true(first >= 1 && count <= N && first + count <= N + 1);
+            merged += count > 1;
+            for (uint64_t id = first; id < first + count; id++) {
+                assert_int_equal(acked[id], 0);
+                acked[id] = 1;
+                got++;
+            }
+        }
+        assert_true(tr__rbuf_done(&r));
+    }
+    zmq_msg_close(&m);
+    /* One task per SUBMIT: a longer range is acknowledgements that waited
+     * and were merged, so the pipe was full at least once. */
+    assert_true(merged > 0);
+    tr__sys_close(&s);
+    s_stop(&b);
+    trt_assert_no_children();
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -1127,6 +1179,7 @@ int main(void)
         TEST(test_reconnected_worker_gets_its_tasks),
         TEST(test_submits_outlast_a_full_pipe),
         TEST(test_slow_reader_gets_every_result),
+        TEST(test_acks_outlast_a_full_pipe),
         TEST(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
