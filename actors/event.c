@@ -10,12 +10,17 @@
  * caller's deadline. They go on a SOCK_SEQPACKET connection to this
  * system's hub (hub.c says why), or on a DEALER to a hub given by address. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -441,9 +446,85 @@ static int s_event_await(tr_event *ev, long long until)
     }
 }
 
+/* ---- waiting on the wake file ------------------------------------------------ */
+
+/* This process's read-only mapping of its system's wake file, with the
+ * generation it had when mapped (event_internal.h says what the file
+ * holds). A new generation is mapped anew; an older mapping is kept, and
+ * linked from the new one, as another thread may still sleep on it: one
+ * per time a hub lost its state, 32 KiB each. */
+typedef struct s_wakemap {
+    const uint32_t *words;
+    uint32_t gen;
+    struct s_wakemap *older;
+} s_wakemap;
+
+static s_wakemap *s_wake_cur;
+
+/* The words of the wake file next to a's request socket, when its
+ * generation is gen; NULL when it cannot be had (then the waiter uses its
+ * subscription). */
+static const uint32_t *s_wake_words(const tr__hub_addr *a, uint32_t gen)
+{
+    s_wakemap *m = __atomic_load_n(&s_wake_cur, __ATOMIC_ACQUIRE);
+    if (m != NULL && m->gen == gen)
+        return m->words;
+    char path[sizeof a->req_path];
+    size_t dir = strlen(a->req_path) - strlen("req");
+    if (snprintf(path, sizeof path, "%.*swake", (int)dir, a->req_path) >= (int)sizeof path)
+        return NULL;
+    size_t size = TR__HUB_WAKE_WORDS * sizeof(uint32_t);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size != size) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return NULL;
+    s_wakemap *n = malloc(sizeof *n);
+    if (n == NULL || ((const uint32_t *)p)[0] != gen) {
+        free(n);
+        munmap(p, size);
+        return NULL;
+    }
+    n->words = p;
+    n->gen = gen;
+    n->older = m;
+    if (!__atomic_compare_exchange_n(&s_wake_cur, &m, n, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        /* Another thread mapped it meanwhile: its mapping serves. */
+        free(n);
+        munmap(p, size);
+        return m != NULL && m->gen == gen ? m->words : NULL;
+    }
+    return n->words;
+}
+
+/* Sleeps while *w is still value, until the time `until` (ms). */
+static void s_futex_wait(const uint32_t *w, uint32_t value, long long until)
+{
+    int left = tr__remaining_ms(until);
+    if (left == 0)
+        return;
+    struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+    syscall(SYS_futex, w, FUTEX_WAIT, value, left < 0 ? NULL : &ts, NULL, 0);
+}
+
+/* What a watch answered: where the event's wake word is, and its value
+ * with the answer. */
+typedef struct {
+    bool watched;
+    uint32_t index, value, gen;
+} s_watch;
+
 /* Sends one request about this event (op: set, clear or get) and takes the
- * hub's answer as the truth about its state here. */
-static int s_event_call(tr_event *ev, int op, long long deadline)
+ * hub's answer as the truth about its state here. A get with w asks for a
+ * watch too. */
+static int s_event_call(tr_event *ev, int op, long long deadline, s_watch *w)
 {
     Troupe__HubRequest req;
     troupe__hub_request__init(&req);
@@ -455,6 +536,7 @@ static int s_event_call(tr_event *ev, int op, long long deadline)
         req.clear = name;
     else
         req.get = name;
+    req.watch = w != NULL;
     Troupe__HubReply *r;
     int rc = s_call(&ev->req, &ev->addr, &req, &r, deadline);
     if (rc != TR_OK)
@@ -463,6 +545,9 @@ static int s_event_call(tr_event *ev, int op, long long deadline)
     if (rc == TR_OK) {
         ev->is_set = r->is_set;
         ev->version = r->version;
+        if (w != NULL)
+            *w = (s_watch){r->watched && r->wake_index < TR__HUB_WAKE_WORDS, r->wake_index,
+                           r->wake_value, r->wake_gen};
     }
     troupe__hub_reply__free_unpacked(r, NULL);
     return rc;
@@ -473,7 +558,7 @@ static int s_event_op(tr_event *ev, int op, int timeout_ms)
     if (ev == NULL)
         return TR_EINVAL;
     int rc = s_event_sockets(ev, false);
-    return rc != TR_OK ? rc : s_event_call(ev, op, tr__deadline_ms(timeout_ms));
+    return rc != TR_OK ? rc : s_event_call(ev, op, tr__deadline_ms(timeout_ms), NULL);
 }
 
 int tr_event_set(tr_event *ev, int timeout_ms)
@@ -496,26 +581,59 @@ int tr_event_is_set(tr_event *ev, bool *out, int timeout_ms)
     return rc;
 }
 
+/* Waits on the event's wake word, from the watch's answer w, until it
+ * changes (1), or until the time `until` (0). From a clear answer, any
+ * change is a set, or a set then more: the waiter wakes. */
+static int s_event_sleep(tr_event *ev, const uint32_t *words, const s_watch *w,
+                         long long until)
+{
+    const uint32_t *word = &words[w->index];
+    for (;;) {
+        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != w->value) {
+            ev->is_set = true; /* its version is not known here: the SUB's is newer */
+            return 1;
+        }
+        if (tr__remaining_ms(until) == 0)
+            return 0;
+        s_futex_wait(word, w->value, until);
+    }
+}
+
 int tr_event_wait(tr_event *ev, int timeout_ms)
 {
     if (ev == NULL)
         return TR_EINVAL;
-    int rc = s_event_sockets(ev, true);
+    /* A waiter in the hub's own system sleeps on the event's wake word
+     * (a futex the hub wakes); others, and any event the hub cannot give
+     * a word, wait for a state on the SUB. */
+    bool local = ev->addr.req_path[0] != '\0' && timeout_ms != TR_NOWAIT;
+    int rc = s_event_sockets(ev, !local);
     if (rc != TR_OK)
         return rc;
     if (timeout_ms == TR_NOWAIT)
         return s_event_drain(ev) || ev->is_set ? TR_OK : TR_ETIMEDOUT;
     /* Ask first: what the SUB holds may be older than a clear made
      * elsewhere, while the hub's answer covers every change made before
-     * this call. Then only states newer than the answer count. */
+     * this call. Then only states newer than the answer count. The hub is
+     * asked again every RECHECK_MS: it may have restarted, even with a new
+     * wake file. */
     long long deadline = tr__deadline_ms(timeout_ms);
     for (;;) {
-        rc = s_event_call(ev, TROUPE__HUB_REQUEST__OP_GET, deadline);
+        s_watch w = {0};
+        rc = s_event_call(ev, TROUPE__HUB_REQUEST__OP_GET, deadline, local ? &w : NULL);
         if (rc != TR_OK || ev->is_set)
             return rc;
         long long recheck = tr__now_ms() + RECHECK_MS;
         long long until = deadline >= 0 && deadline < recheck ? deadline : recheck;
-        int r = s_event_await(ev, until);
+        const uint32_t *words = w.watched ? s_wake_words(&ev->addr, w.gen) : NULL;
+        int r;
+        if (words != NULL) {
+            r = s_event_sleep(ev, words, &w, until);
+        } else {
+            if (local && (rc = s_event_sockets(ev, true)) != TR_OK)
+                return rc;
+            r = s_event_await(ev, until);
+        }
         if (r != 0)
             return r > 0 ? TR_OK : TR_ESYSTEM;
         if (deadline >= 0 && tr__now_ms() >= deadline)

@@ -22,6 +22,15 @@
  * tens of events a system uses, and bounded. */
 #define TR__HUB_MAX_EVENTS 4096
 
+/* The wake file, <run dir>/.hub/wake: word 0 is the file's generation
+ * (made anew whenever the hub cannot trust it), then one 32-bit word per
+ * record slot of the state file: a change counter shifted left by one,
+ * or'ed with the event's state (1: set). The hub bumps a word after each
+ * change it has written, then wakes the futex on it: waiters in this
+ * system sleep on their event's word (docs/events.md, "Waiting"). The
+ * file has a fixed size and is never shrunk, so mappings stay valid. */
+#define TR__HUB_WAKE_WORDS (1 + 2 * TR__HUB_MAX_EVENTS)
+
 /* tr__hub_path writes "<run dir>/.hub" (leaf NULL) or "<run dir>/.hub/<leaf>"
  * into buf, for run_dir (NULL: this system's, made if needed). TR_OK,
  * TR_EINVAL (too long for ipc://), or the errors of tr_sys_init. */

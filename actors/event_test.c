@@ -362,6 +362,100 @@ static void test_many_waiters_all_wake(void **state)
     trt_assert_no_children();
 }
 
+/* Waiters in the hub's system sleep on their event's wake word: none of
+ * them subscribes (the hub sent no state again), and a set-then-clear
+ * pulse wakes every one. */
+static void test_waiters_sleep_on_the_wake_word(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    tr_actor *hub = s_hub_start();
+    g_stats_calls = 0;
+    tr_event *ev = NULL;
+    assert_int_equal(tr_event_open(&ev, "pulse", NULL), TR_OK);
+    uint64_t base = s_others();
+    uint64_t replays = s_stats().replays;
+    enum { N = 3 };
+    tr_actor *a[N];
+    s_wait_arg w = {.event = "pulse", .timeout_ms = LONG_MS, .expect = TR_OK};
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "sleeper-%d", i);
+        a[i] = s_spawn_waiter(name, &w);
+    }
+    for (int i = 0; i < N; i++) {
+        char line[128];
+        s_line(line, sizeof line);
+        assert_true(strncmp(line, "ready sleeper-", 14) == 0);
+    }
+    s_await_requests(base, N);
+    assert_int_equal(tr_event_set(ev, LONG_MS), TR_OK);
+    assert_int_equal(tr_event_clear(ev, LONG_MS), TR_OK);
+    for (int i = 0; i < N; i++) {
+        char line[128];
+        s_line(line, sizeof line);
+        assert_true(strncmp(line, "woke sleeper-", 13) == 0);
+        assert_string_equal(line + strlen(line) - 2, " 0");
+    }
+    for (int i = 0; i < N; i++)
+        trt_join_ok(&a[i], LONG_MS);
+    assert_int_equal(s_stats().replays, replays);
+    tr_event_destroy(&ev);
+    s_hub_stop(&hub);
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
+/* Stops the hub, and with remove, deletes its state file first, as if it
+ * had been lost; then starts it again. */
+static void s_hub_restart(tr_actor **hub, bool remove)
+{
+    s_hub_stop(hub);
+    if (remove) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/.hub/events", tr_sys_run_dir());
+        assert_int_equal(unlink(path), 0);
+    }
+    *hub = s_hub_start();
+    g_stats_calls = 0;
+}
+
+/* A hub that lost its state file hands out slots from the start again, so
+ * it makes a new wake file: a waiter still asleep on a word of the old one
+ * is not woken by another event that now has that slot, and learns of the
+ * new file when it asks again (every second). */
+static void test_lost_state_makes_a_new_wake_file(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    tr_actor *hub = s_hub_start();
+    s_hub_restart(&hub, true);
+    uint64_t base = s_others();
+    s_wait_arg w = {.event = "first", .timeout_ms = LONG_MS, .expect = TR_OK};
+    tr_actor *waiter = s_spawn_waiter("old-word", &w);
+    s_expect("ready old-word");
+    s_await_requests(base, 1); /* asleep on slot 0 of this wake file */
+
+    s_hub_restart(&hub, true);
+    tr_event *other = NULL, *first = NULL;
+    assert_int_equal(tr_event_open(&other, "other", NULL), TR_OK);
+    assert_int_equal(tr_event_open(&first, "first", NULL), TR_OK);
+    assert_int_equal(tr_event_set(other, LONG_MS), TR_OK); /* slot 0 now */
+    base = s_others();
+    s_await_requests(base, 1); /* the waiter asked again, and sleeps anew */
+    char line[128];
+    if (trt_read_line(g_rd, line, sizeof line, 0) >= 0)
+        fail_msg("the waiter woke on another event's set: \"%s\"", line);
+    assert_int_equal(tr_event_set(first, LONG_MS), TR_OK);
+    s_expect("woke old-word 0");
+    trt_join_ok(&waiter, LONG_MS);
+    tr_event_destroy(&other);
+    tr_event_destroy(&first);
+    s_hub_stop(&hub);
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
 /* Subscribes to event "flip" in its own process, reports "ready", then
  * the changes it sees, newest versions only, until it has seen three. */
 static int s_flip_watcher(void *arg)
@@ -512,7 +606,9 @@ static void test_hub_restart_keeps_state(void **state)
     assert_int_equal(tr_event_seen(kept, NULL, &v2), TR_OK);
     assert_int_equal(v2, version);
     g_stats_calls = 0; /* the counters restarted with the hub */
-    assert_int_equal(s_stats().events, events);
+    /* Every event came back, and "later" too: the waiter's watch made its
+     * record (clear, version 0), so that its wake word stays its own. */
+    assert_int_equal(s_stats().events, events + 1);
 
     /* The subscriber's subscriptions reached the new hub once it gets the
      * state of an event it had subscribed to after "news"; then what the
@@ -959,7 +1055,9 @@ int main(void)
         cmocka_unit_test(test_wait_timeout),
         cmocka_unit_test(test_clear_then_wait_blocks),
         cmocka_unit_test(test_many_waiters_all_wake),
+        cmocka_unit_test(test_waiters_sleep_on_the_wake_word),
         cmocka_unit_test(test_set_clear_set_in_order),
+        cmocka_unit_test(test_lost_state_makes_a_new_wake_file),
         cmocka_unit_test(test_hub_restart_keeps_state),
         cmocka_unit_test(test_topics_filter),
         cmocka_unit_test(test_supervisor_reports),

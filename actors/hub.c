@@ -31,18 +31,29 @@
  * old file costs ~300 us on ext4 here (it starts writeback), longer than
  * the whole wake-up it would sit in; a 128-byte pwrite costs ~1 us and is
  * complete or absent when the process is killed (no power-loss durability
- * is claimed: there is no fsync, as for the rest of the run directory). */
+ * is claimed: there is no fsync, as for the rest of the run directory).
+ *
+ * Each record slot also has a word in <run dir>/.hub/wake (event_internal.h
+ * says how it reads), bumped after the record is written and before the
+ * change is published, then woken as a futex: a waiter in this system
+ * sleeps on its event's word and wakes straight from the hub, without a
+ * ZeroMQ message on the way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -75,6 +86,7 @@ static struct {
     size_t capitems;
     s_event *events; /* O(n) lookups: see TR__HUB_MAX_EVENTS */
     size_t n, nslots;
+    uint32_t *wake;  /* the wake file, mapped; NULL: waiters use the SUB */
     uint64_t clock;
     Troupe__HubStats st;
     bool ready;
@@ -139,8 +151,11 @@ static s_event *s_find(const char *name)
     return NULL;
 }
 
-static int s_load(const char *path)
+/* Loads the state file at path; *fresh says whether it had no record or
+ * damaged ones (then slots may not be what they were). */
+static int s_load(const char *path, bool *fresh)
 {
+    *fresh = true;
     H.statefd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     H.events = calloc(TR__HUB_MAX_EVENTS, sizeof *H.events);
     if (H.statefd < 0 || H.events == NULL)
@@ -171,7 +186,8 @@ static int s_load(const char *path)
     }
     if (damaged > 0)
         tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "%s: %zu damaged records skipped", path, damaged);
-    if (H.n == 0 || damaged > 0) {
+    *fresh = H.nslots == 0 || damaged > 0;
+    if (H.clock == 0 || damaged > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
@@ -190,6 +206,72 @@ static bool s_persist(const s_event *e)
     tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "cannot write the state of %s: %s", e->name,
            strerror(errno));
     return false;
+}
+
+/* Bumps the wake word of e's slot to say its state now, and wakes the
+ * waiters sleeping on it. */
+static void s_wake(const s_event *e)
+{
+    if (H.wake == NULL || e->slot + 1 >= TR__HUB_WAKE_WORDS)
+        return;
+    uint32_t *w = &H.wake[e->slot + 1];
+    uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
+    __atomic_store_n(w, (((v >> 1) + 1) << 1) | (uint32_t)e->is_set, __ATOMIC_RELEASE);
+    syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Maps the wake file at path. It is made anew (a new generation, under a
+ * new inode) when fresh is set: the state file was empty or damaged, so
+ * slots may now name other events than the words of the old file count;
+ * waiters still on the old file learn of the new one at their next
+ * answer. Otherwise each word is brought in line with its event, which
+ * also wakes the waiters of a change the hub wrote but died before
+ * bumping. Without the file, waiters fall back on the SUB. */
+static void s_wake_open(const char *path, bool fresh)
+{
+    size_t size = TR__HUB_WAKE_WORDS * sizeof(uint32_t);
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    int fd = -1;
+    if (!fresh) {
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && (fstat(fd, &st) != 0 || (size_t)st.st_size != size)) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    bool made = fd < 0;
+    if (made) {
+        unlink(tmp);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        uint32_t gen = 0;
+        while (gen == 0 && getrandom(&gen, sizeof gen, 0) == sizeof gen)
+            ;
+        if (fd < 0 || ftruncate(fd, (off_t)size) != 0 || gen == 0 ||
+            pwrite(fd, &gen, sizeof gen, 0) != sizeof gen || rename(tmp, path) != 0) {
+            tr_log(TR_LOG_WARN, "TR-HUB-WAKE", "cannot make %s (%s): waiters use the "
+                   "subscription", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            unlink(tmp);
+            return;
+        }
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        tr_log(TR_LOG_WARN, "TR-HUB-WAKE", "cannot map %s (%s): waiters use the subscription",
+               path, strerror(errno));
+        return;
+    }
+    H.wake = p;
+    for (size_t i = 0; i < H.n; i++) {
+        const s_event *e = &H.events[i];
+        if (e->slot + 1 < TR__HUB_WAKE_WORDS &&
+            (__atomic_load_n(&H.wake[e->slot + 1], __ATOMIC_RELAXED) & 1) != e->is_set)
+            s_wake(e);
+    }
 }
 
 /* ---- publishing ------------------------------------------------------------ */
@@ -299,6 +381,30 @@ static bool s_notice(void)
     return true;
 }
 
+/* A new event at the end of the table, with the next slot; NULL when the
+ * table is full (logged unless quiet). */
+static s_event *s_make(const char *name, bool quiet)
+{
+    if (H.n == TR__HUB_MAX_EVENTS) {
+        if (!quiet)
+            tr_log(TR_LOG_WARN, "TR-HUB-FULL", "%s: the hub holds %d events already", name,
+                   TR__HUB_MAX_EVENTS);
+        return NULL;
+    }
+    s_event *e = &H.events[H.n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->slot = H.nslots++;
+    return e;
+}
+
+/* Takes back the event s_make made last (its record was not written). */
+static void s_unmake(void)
+{
+    H.n--;
+    H.nslots--;
+}
+
 /* set or clear: only a change is written, published and counted, so that
  * a repeated request (a client retrying across a restart) does nothing. */
 static void s_change(const char *name, bool set, Troupe__HubReply *r)
@@ -306,17 +412,10 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
     s_event *e = s_find(name);
     if (e == NULL && !set)
         return; /* clear, version 0: as never set */
-    if (e == NULL) {
-        if (H.n == TR__HUB_MAX_EVENTS) {
-            tr_log(TR_LOG_WARN, "TR-HUB-FULL", "%s: the hub holds %d events already", name,
-                   TR__HUB_MAX_EVENTS);
-            r->rc = TR_ENOMEM;
-            return;
-        }
-        e = &H.events[H.n++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->slot = H.nslots++;
+    bool made = e == NULL;
+    if (made && (e = s_make(name, false)) == NULL) {
+        r->rc = TR_ENOMEM;
+        return;
     }
     if (e->is_set != set) {
         s_event old = *e;
@@ -325,18 +424,40 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
         if (!s_persist(e)) {
             *e = old;
             r->rc = TR_ESYSTEM;
+            if (made) {
+                s_unmake();
+                return;
+            }
         } else {
+            s_wake(e);
             s_publish_event(e);
             H.st.changes++;
         }
     }
-    if (e->version == 0) { /* a new event whose record could not be written */
-        H.n--;
-        H.nslots--;
-        return;
-    }
     r->is_set = e->is_set;
     r->version = e->version;
+}
+
+/* get: the state, and for a watch the event's wake word, making its
+ * record (clear, version 0) if it has none, so that its slot is fixed. A
+ * watch the hub cannot serve (no wake file, the table full) is answered
+ * without: the waiter then uses its subscription. */
+static void s_get(const char *name, bool watch, Troupe__HubReply *r)
+{
+    s_event *e = s_find(name);
+    if (e == NULL && watch && H.wake != NULL && (e = s_make(name, true)) != NULL &&
+        !s_persist(e)) {
+        s_unmake();
+        e = NULL;
+    }
+    r->is_set = e != NULL && e->is_set;
+    r->version = e != NULL ? e->version : 0;
+    if (watch && e != NULL && H.wake != NULL && e->slot + 1 < TR__HUB_WAKE_WORDS) {
+        r->watched = true;
+        r->wake_index = (uint32_t)e->slot + 1;
+        r->wake_value = __atomic_load_n(&H.wake[e->slot + 1], __ATOMIC_RELAXED);
+        r->wake_gen = H.wake[0];
+    }
 }
 
 /* Handles one request of size bytes and packs the reply into out (room
@@ -365,9 +486,7 @@ static size_t s_handle(const uint8_t *data, size_t size, uint8_t *out)
             s_refuse("a control request with an invalid event name");
             r.rc = TR_EINVAL;
         } else if (req->op_case == TROUPE__HUB_REQUEST__OP_GET) {
-            const s_event *e = s_find(name);
-            r.is_set = e != NULL && e->is_set;
-            r.version = e != NULL ? e->version : 0;
+            s_get(name, req->watch, &r);
         } else {
             s_change(name, req->op_case == TROUPE__HUB_REQUEST__OP_SET, &r);
         }
@@ -576,10 +695,14 @@ static int s_setup(void *arg)
         tr_log(TR_LOG_ERROR, "TR-HUB-EXISTS", "another hub runs in this system");
         return 1;
     }
-    if (tr__hub_path(NULL, "events", path, sizeof path) != TR_OK || s_load(path) != TR_OK) {
+    bool fresh;
+    if (tr__hub_path(NULL, "events", path, sizeof path) != TR_OK ||
+        s_load(path, &fresh) != TR_OK) {
         tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "cannot open %s: %s", path, strerror(errno));
         return 1;
     }
+    if (tr__hub_path(NULL, "wake", path, sizeof path) == TR_OK)
+        s_wake_open(path, fresh);
     if (tr__hub_path(NULL, "req", path, sizeof path) != TR_OK || s_listen(path) != 0) {
         tr_log(TR_LOG_ERROR, "TR-HUB-BIND", "cannot bind %s: %s", path, strerror(errno));
         return 1;
