@@ -87,6 +87,7 @@ static struct {
     s_event *events; /* O(n) lookups: see TR__HUB_MAX_EVENTS */
     size_t n, nslots;
     uint32_t *wake;  /* the wake file, mapped; NULL: waiters use the SUB */
+    s_event *changed; /* written, answered next, then woken and published */
     uint64_t clock;
     Troupe__HubStats st;
     bool ready;
@@ -429,8 +430,7 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
                 return;
             }
         } else {
-            s_wake(e);
-            s_publish_event(e);
+            H.changed = e;
             H.st.changes++;
         }
     }
@@ -458,6 +458,19 @@ static void s_get(const char *name, bool watch, Troupe__HubReply *r)
         r->wake_value = __atomic_load_n(&H.wake[e->slot + 1], __ATOMIC_RELAXED);
         r->wake_gen = H.wake[0];
     }
+}
+
+/* After the answer to the request that made it: wakes the waiters of the
+ * change and publishes it. The setter hears first, so that the waiters
+ * it wakes do not keep it waiting; a question asked after its answer is
+ * read after this, so it still sees the change. */
+static void s_announce(void)
+{
+    if (H.changed == NULL)
+        return;
+    s_wake(H.changed);
+    s_publish_event(H.changed);
+    H.changed = NULL;
 }
 
 /* Handles one request of size bytes and packs the reply into out (room
@@ -549,6 +562,7 @@ static bool s_request(void)
     if (n > 0 && zmq_msg_send(&peer, H.ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
         zmq_send(H.ctl, out, n, ZMQ_DONTWAIT);
     zmq_msg_close(&peer);
+    s_announce();
     return true;
 }
 
@@ -621,6 +635,7 @@ static bool s_client_request(size_t i)
     /* A client whose socket is full is not reading: it will ask again. */
     if (n > 0)
         send(H.clients[i], out, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    s_announce();
     return true;
 }
 

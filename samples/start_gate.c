@@ -8,10 +8,11 @@
  *     go = Event(); [Process(target=w, args=(go,)).start() for _ in range(N)]
  *     time.sleep(D); go.set()
  * with processes that report through the event hub's publish/subscribe:
- * each worker publishes "woke <wait us> <latency us>" on topic
- * "start_gate/<name>". --json prints one line: the wake-up latencies (from
- * just before the set to each wake), their maximum, and how long the late
- * worker's wait took. */
+ * each worker publishes "ready" on topic "start_gate/<name>" before it
+ * waits, then "woke <wait ns> <time ns>". The parent opens the gate D ms
+ * after every worker said ready. --json prints one line: the wake-up
+ * latencies (from just before the set to each wake), their maximum, and
+ * how long the late worker's wait took. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,24 +36,35 @@ static struct {
     int wait_ms; /* the delay, and 10 s more */
 } G;
 
-/* Waits at the gate, then reports: how long it waited, and when it woke. */
+/* Says ready, waits at the gate, then reports how long it waited and when
+ * it woke. The publisher is connected before the gate (its first send
+ * makes the process's ZeroMQ threads and waits for the hub), so that a
+ * woken worker only sends: 8 workers setting up sockets at once on 2 CPUs
+ * would delay each other's wake-ups, which is not what is measured. */
 static int worker(void *arg)
 {
     (void)arg;
-    long long t0 = now_ns();
-    int rc = tr_event_wait(G.go, G.wait_ms);
-    long long woke = now_ns();
-    if (rc != TR_OK) {
-        fprintf(stderr, "%s: wait: %s\n", tr_self_name(), tr_strerror(rc));
-        return 1;
-    }
     tr_pub *pub = NULL;
     char topic[96], body[64];
     snprintf(topic, sizeof topic, "start_gate/%s", tr_self_name());
-    int n = snprintf(body, sizeof body, "%lld %lld", woke - t0, woke);
-    rc = tr_pub_open(&pub, NULL);
+    int rc = tr_pub_open(&pub, NULL);
     if (rc == TR_OK)
-        rc = tr_pub_send(pub, topic, body, (size_t)n, 10000);
+        rc = tr_pub_send(pub, topic, "ready", 5, 10000);
+    if (rc != TR_OK) {
+        fprintf(stderr, "%s: ready: %s\n", tr_self_name(), tr_strerror(rc));
+        tr_pub_destroy(&pub);
+        return 2;
+    }
+    long long t0 = now_ns();
+    rc = tr_event_wait(G.go, G.wait_ms);
+    long long woke = now_ns();
+    if (rc != TR_OK) {
+        fprintf(stderr, "%s: wait: %s\n", tr_self_name(), tr_strerror(rc));
+        tr_pub_destroy(&pub);
+        return 1;
+    }
+    int n = snprintf(body, sizeof body, "%lld %lld", woke - t0, woke);
+    rc = tr_pub_send(pub, topic, body, (size_t)n, 10000);
     tr_pub_destroy(&pub);
     return rc == TR_OK ? 0 : 2;
 }
@@ -63,10 +75,10 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Receives one worker's report: its name, wait and wake time. go's state
+/* Receives one worker's next message: its name, and the text. go's state
  * may come again meanwhile (the hub sends it to go's subscribers whenever
- * one more subscribes, here each worker's handle): skipped. */
-static int take_report(tr_sub *sub, char *name, size_t len, long long *wait_ns, long long *woke)
+ * one more subscribes): skipped. */
+static int take(tr_sub *sub, char *name, size_t len, char *text, size_t tlen)
 {
     tr_msg topic, body;
     int rc;
@@ -77,12 +89,29 @@ static int take_report(tr_sub *sub, char *name, size_t len, long long *wait_ns, 
     }
     if (rc != TR_OK)
         return rc;
-    char text[64];
     snprintf(name, len, "%.*s", (int)tr_msg_size(&topic) - 11,
              (const char *)tr_msg_data(&topic) + 11); /* after "start_gate/" */
-    snprintf(text, sizeof text, "%.*s", (int)tr_msg_size(&body), (const char *)tr_msg_data(&body));
+    snprintf(text, tlen, "%.*s", (int)tr_msg_size(&body), (const char *)tr_msg_data(&body));
     tr_msg_close(&topic);
     tr_msg_close(&body);
+    return TR_OK;
+}
+
+/* Receives one worker's "ready". */
+static int take_ready(tr_sub *sub)
+{
+    char name[64], text[64];
+    int rc = take(sub, name, sizeof name, text, sizeof text);
+    return rc != TR_OK ? rc : strcmp(text, "ready") == 0 ? TR_OK : TR_EPROTO;
+}
+
+/* Receives one worker's report: its name, wait and wake time. */
+static int take_report(tr_sub *sub, char *name, size_t len, long long *wait_ns, long long *woke)
+{
+    char text[64];
+    int rc = take(sub, name, len, text, sizeof text);
+    if (rc != TR_OK)
+        return rc;
     return sscanf(text, "%lld %lld", wait_ns, woke) == 2 ? TR_OK : TR_EPROTO;
 }
 
@@ -148,7 +177,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "spawn: %s\n", tr_strerror(rc));
         return 1;
     }
-    /* The workers are at the gate, or on their way: none can pass it. */
+    /* Every worker is at the gate, or just about to ask the hub at its
+     * first wait: none can pass it. */
+    for (long i = 0; i < workers && rc == TR_OK; i++)
+        rc = take_ready(sub);
+    if (rc != TR_OK) {
+        fprintf(stderr, "ready: %s\n", tr_strerror(rc));
+        return 1;
+    }
     struct timespec d = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
     nanosleep(&d, NULL);
     long long t_set = now_ns();
@@ -175,6 +211,8 @@ int main(int argc, char **argv)
     rc = tr_actor_spawn(&w[workers], "late", worker, NULL, NULL);
     char name[64];
     long long late_wait = 0, late_woke;
+    if (rc == TR_OK)
+        rc = take_ready(sub);
     if (rc == TR_OK)
         rc = take_report(sub, name, sizeof name, &late_wait, &late_woke);
     if (rc != TR_OK) {
