@@ -313,6 +313,7 @@ struct tr_event {
     pid_t pid;      /* the process whose sockets these are */
     void *sub;      /* SUB to the hub's XPUB, subscribed to topic */
     s_chan req;     /* requests */
+    bool no_futex;  /* the kernel refused to sleep on a wake word: use the SUB */
     bool is_set;    /* the latest state heard from the hub, here */
     uint64_t version;
 };
@@ -504,14 +505,18 @@ static const uint32_t *s_wake_words(const tr__hub_addr *a, uint32_t gen)
     return n->words;
 }
 
-/* Sleeps while *w is still value, until the time `until` (ms). */
-static void s_futex_wait(const uint32_t *w, uint32_t value, long long until)
+/* Sleeps while *w is still value, until the time `until` (ms). False
+ * when the kernel refuses to (not a timeout, a signal or a changed word):
+ * then the waiter uses its subscription instead. */
+static bool s_futex_wait(const uint32_t *w, uint32_t value, long long until)
 {
     int left = tr__remaining_ms(until);
     if (left == 0)
-        return;
+        return true;
     struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
-    syscall(SYS_futex, w, FUTEX_WAIT, value, left < 0 ? NULL : &ts, NULL, 0);
+    if (syscall(SYS_futex, w, FUTEX_WAIT, value, left < 0 ? NULL : &ts, NULL, 0) == 0)
+        return true;
+    return errno == EAGAIN || errno == EINTR || errno == ETIMEDOUT;
 }
 
 /* What a watch answered: where the event's wake word is, and its value
@@ -581,21 +586,31 @@ int tr_event_is_set(tr_event *ev, bool *out, int timeout_ms)
     return rc;
 }
 
+/* What sleeping on a wake word ended with. */
+enum { S_SLEPT, S_WOKE, S_ASK_AGAIN, S_NO_FUTEX, S_NO_WORD };
+
 /* Waits on the event's wake word, from the watch's answer w, until it
- * changes (1), or until the time `until` (0). From a clear answer, any
- * change is a set, or a set then more: the waiter wakes. */
+ * changes or until the time `until`. From a clear answer, any change of
+ * the event is a set, or a set then more: the waiter wakes. A new owner
+ * number says the slot was given to another event (its record was
+ * replaced while the table was full, or the hub lost its state file and
+ * handed slots out again): the waiter asks again. */
 static int s_event_sleep(tr_event *ev, const uint32_t *words, const s_watch *w,
                          long long until)
 {
     const uint32_t *word = &words[w->index];
     for (;;) {
-        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != w->value) {
+        uint32_t now = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+        if (now != w->value) {
+            if (TR__WAKE_OWNER(now) != TR__WAKE_OWNER(w->value))
+                return S_ASK_AGAIN;
             ev->is_set = true; /* its version is not known here: the SUB's is newer */
-            return 1;
+            return S_WOKE;
         }
         if (tr__remaining_ms(until) == 0)
-            return 0;
-        s_futex_wait(word, w->value, until);
+            return S_SLEPT;
+        if (!s_futex_wait(word, w->value, until))
+            return S_NO_FUTEX;
     }
 }
 
@@ -606,8 +621,8 @@ int tr_event_wait(tr_event *ev, int timeout_ms)
     /* A waiter in the hub's own system sleeps on the event's wake word
      * (a futex the hub wakes); others, and any event the hub cannot give
      * a word, wait for a state on the SUB. */
-    bool local = ev->addr.req_path[0] != '\0' && timeout_ms != TR_NOWAIT;
-    int rc = s_event_sockets(ev, !local);
+    bool words_ok = ev->addr.req_path[0] != '\0' && timeout_ms != TR_NOWAIT && !ev->no_futex;
+    int rc = s_event_sockets(ev, !words_ok);
     if (rc != TR_OK)
         return rc;
     if (timeout_ms == TR_NOWAIT)
@@ -618,24 +633,41 @@ int tr_event_wait(tr_event *ev, int timeout_ms)
      * asked again every RECHECK_MS: it may have restarted, even with a new
      * wake file. */
     long long deadline = tr__deadline_ms(timeout_ms);
-    for (;;) {
+    uint64_t first = 0; /* the version of the first answer, clear */
+    for (bool asked = false;; asked = true) {
         s_watch w = {0};
-        rc = s_event_call(ev, TROUPE__HUB_REQUEST__OP_GET, deadline, local ? &w : NULL);
+        rc = s_event_call(ev, TROUPE__HUB_REQUEST__OP_GET, deadline, words_ok ? &w : NULL);
         if (rc != TR_OK || ev->is_set)
             return rc;
+        /* Clear again, but changed since the first answer: changes
+         * alternate, so a set came in between (a pulse whose news this
+         * waiter missed: its word given to another event meanwhile, its
+         * subscription's states dropped). Versions only grow. */
+        if (asked && ev->version > first)
+            return TR_OK;
+        first = ev->version;
         long long recheck = tr__now_ms() + RECHECK_MS;
         long long until = deadline >= 0 && deadline < recheck ? deadline : recheck;
         const uint32_t *words = w.watched ? s_wake_words(&ev->addr, w.gen) : NULL;
-        int r;
-        if (words != NULL) {
-            r = s_event_sleep(ev, words, &w, until);
-        } else {
-            if (local && (rc = s_event_sockets(ev, true)) != TR_OK)
-                return rc;
-            r = s_event_await(ev, until);
+        int r = words != NULL ? s_event_sleep(ev, words, &w, until) : S_NO_WORD;
+        if (r == S_WOKE)
+            return TR_OK;
+        if (r == S_NO_FUTEX) {
+            ev->no_futex = true;
+            words_ok = false;
         }
-        if (r != 0)
-            return r > 0 ? TR_OK : TR_ESYSTEM;
+        if ((r == S_NO_WORD || r == S_NO_FUTEX) && ev->sub == NULL) {
+            /* No word to sleep on: the subscription instead, made before
+             * asking again, so that no state is lost in between. */
+            if ((rc = s_event_sockets(ev, true)) != TR_OK)
+                return rc;
+            continue;
+        }
+        if (r == S_NO_WORD || r == S_NO_FUTEX) {
+            r = s_event_await(ev, until);
+            if (r != 0)
+                return r > 0 ? TR_OK : TR_ESYSTEM;
+        }
         if (deadline >= 0 && tr__now_ms() >= deadline)
             return TR_ETIMEDOUT;
     }

@@ -23,13 +23,21 @@
 #define TR__HUB_MAX_EVENTS 4096
 
 /* The wake file, <run dir>/.hub/wake: word 0 is the file's generation
- * (made anew whenever the hub cannot trust it), then one 32-bit word per
- * record slot of the state file: a change counter shifted left by one,
- * or'ed with the event's state (1: set). The hub bumps a word after each
- * change it has written, then wakes the futex on it: waiters in this
- * system sleep on their event's word (docs/events.md, "Waiting"). The
- * file has a fixed size and is never shrunk, so mappings stay valid. */
+ * (a random number, given when the file is made), then one 32-bit word per
+ * record slot of the state file: bits 31..24 the slot's owner number,
+ * bumped each time the slot is given to an event; bits 23..1 a count of
+ * the event's changes; bit 0 its state (1: set). The hub counts a change
+ * after writing and answering it, then wakes the futex on the word:
+ * waiters in this system sleep on their event's word (docs/events.md,
+ * "Waiting"). The file has a fixed size, allocated when made, and is never
+ * shrunk, so mappings stay valid. */
 #define TR__HUB_WAKE_WORDS (1 + 2 * TR__HUB_MAX_EVENTS)
+#define TR__WAKE_OWNER(w) ((uint32_t)(w) >> 24)
+#define TR__WAKE_COUNT(w) (((uint32_t)(w) >> 1) & 0x7fffffu)
+#define TR__WAKE_SET(w) ((uint32_t)(w)&1u)
+#define TR__WAKE_WORD(owner, count, set)                                                      \
+    ((((uint32_t)(owner)&0xffu) << 24) | (((uint32_t)(count)&0x7fffffu) << 1) |              \
+     ((uint32_t)(set)&1u))
 
 /* tr__hub_path writes "<run dir>/.hub" (leaf NULL) or "<run dir>/.hub/<leaf>"
  * into buf, for run_dir (NULL: this system's, made if needed). TR_OK,

@@ -420,11 +420,12 @@ static void s_hub_restart(tr_actor **hub, bool remove)
     g_stats_calls = 0;
 }
 
-/* A hub that lost its state file hands out slots from the start again, so
- * it makes a new wake file: a waiter still asleep on a word of the old one
- * is not woken by another event that now has that slot, and learns of the
- * new file when it asks again (every second). */
-static void test_lost_state_makes_a_new_wake_file(void **state)
+/* A hub that lost its state file hands out slots from the start again:
+ * the slot a waiter sleeps on for one event goes to another. Giving a slot
+ * gives its word a new owner number, so the waiter wakes, sees that the
+ * word is no longer its event's, and asks again, instead of taking the
+ * other event's set for its own; it then wakes on its own event's set. */
+static void test_a_slot_given_again_wakes_no_one_falsely(void **state)
 {
     (void)state;
     s_pipe_open();
@@ -434,15 +435,15 @@ static void test_lost_state_makes_a_new_wake_file(void **state)
     s_wait_arg w = {.event = "first", .timeout_ms = LONG_MS, .expect = TR_OK};
     tr_actor *waiter = s_spawn_waiter("old-word", &w);
     s_expect("ready old-word");
-    s_await_requests(base, 1); /* asleep on slot 0 of this wake file */
+    s_await_requests(base, 1); /* asleep on slot 0's word */
 
     s_hub_restart(&hub, true);
+    base = s_others();
     tr_event *other = NULL, *first = NULL;
     assert_int_equal(tr_event_open(&other, "other", NULL), TR_OK);
     assert_int_equal(tr_event_open(&first, "first", NULL), TR_OK);
     assert_int_equal(tr_event_set(other, LONG_MS), TR_OK); /* slot 0 now */
-    base = s_others();
-    s_await_requests(base, 1); /* the waiter asked again, and sleeps anew */
+    s_await_requests(base, 2); /* that set, and the waiter asking again */
     char line[128];
     if (trt_read_line(g_rd, line, sizeof line, 0) >= 0)
         fail_msg("the waiter woke on another event's set: \"%s\"", line);
@@ -451,6 +452,35 @@ static void test_lost_state_makes_a_new_wake_file(void **state)
     trt_join_ok(&waiter, LONG_MS);
     tr_event_destroy(&other);
     tr_event_destroy(&first);
+    s_hub_stop(&hub);
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
+/* A set then a clear at once, made while a waiter sleeps, after a restart
+ * that lost the hub's state: the set gives the event a slot (perhaps the
+ * one the waiter sleeps on, under a new owner number), and by the time the
+ * waiter has asked again the event is clear; its version, newer than the
+ * waiter's first answer, tells that a set came in between. */
+static void test_a_pulse_across_a_lost_state_wakes(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    tr_actor *hub = s_hub_start();
+    s_hub_restart(&hub, true);
+    uint64_t base = s_others();
+    s_wait_arg w = {.event = "pulse-2", .timeout_ms = LONG_MS, .expect = TR_OK};
+    tr_actor *waiter = s_spawn_waiter("pulsed", &w);
+    s_expect("ready pulsed");
+    s_await_requests(base, 1);
+    s_hub_restart(&hub, true);
+    tr_event *ev = NULL;
+    assert_int_equal(tr_event_open(&ev, "pulse-2", NULL), TR_OK);
+    assert_int_equal(tr_event_set(ev, LONG_MS), TR_OK);
+    assert_int_equal(tr_event_clear(ev, LONG_MS), TR_OK);
+    s_expect("woke pulsed 0");
+    trt_join_ok(&waiter, LONG_MS);
+    tr_event_destroy(&ev);
     s_hub_stop(&hub);
     s_pipe_close();
     trt_assert_no_children();
@@ -607,7 +637,7 @@ static void test_hub_restart_keeps_state(void **state)
     assert_int_equal(v2, version);
     g_stats_calls = 0; /* the counters restarted with the hub */
     /* Every event came back, and "later" too: the waiter's watch made its
-     * record (clear, version 0), so that its wake word stays its own. */
+     * record (clear, version 0), so that its slot and word stay its own. */
     assert_int_equal(s_stats().events, events + 1);
 
     /* The subscriber's subscriptions reached the new hub once it gets the
@@ -908,6 +938,117 @@ static void test_malformed_input_is_refused(void **state)
     trt_assert_no_children();
 }
 
+/* Sends a get of name with watch set on the local socket fd and returns
+ * whether the answer gave a wake word. */
+static bool s_watch_local(int fd, char *name)
+{
+    Troupe__HubRequest req;
+    troupe__hub_request__init(&req);
+    req.id = 1;
+    req.op_case = TROUPE__HUB_REQUEST__OP_GET;
+    req.get = name;
+    req.watch = true;
+    uint8_t buf[128], reply[256];
+    size_t n = troupe__hub_request__pack(&req, buf);
+    assert_int_equal(send(fd, buf, n, 0), (ssize_t)n);
+    ssize_t k = recv(fd, reply, sizeof reply, 0);
+    assert_true(k > 0);
+    Troupe__HubReply *r = troupe__hub_reply__unpack(NULL, (size_t)k, reply);
+    assert_non_null(r);
+    assert_int_equal(r->rc, TR_OK);
+    bool watched = r->watched;
+    troupe__hub_reply__free_unpacked(r, NULL);
+    return watched;
+}
+
+/* Waits on events never set fill the hub's table with their records, yet
+ * a set of a new event still finds room: it takes the place of one of
+ * them, whose waiter asks again and waits on its subscription. A watch
+ * from the ROUTER (another host) makes no record. */
+static void test_watches_never_crowd_out_a_set(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    tr_actor *hub = s_hub_start();
+    s_hub_restart(&hub, true);
+    char path[256];
+    assert_int_equal(tr__hub_path(NULL, "req", path, sizeof path), TR_OK);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    for (int i = 0; i < TR__HUB_MAX_EVENTS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "w%d", i);
+        assert_true(s_watch_local(fd, name));
+    }
+    assert_int_equal(s_stats().events, TR__HUB_MAX_EVENTS);
+    char one_more[] = "one-more";
+    assert_false(s_watch_local(fd, one_more)); /* no room, and no eviction */
+
+    /* A waiter asleep on w0's word, the first record a set would take. */
+    uint64_t base = s_others();
+    s_wait_arg w = {.event = "w0", .timeout_ms = LONG_MS, .expect = TR_OK};
+    tr_actor *waiter = s_spawn_waiter("evicted", &w);
+    s_expect("ready evicted");
+    s_await_requests(base, 1);
+    base = s_others();
+    tr_event *go = NULL, *w0 = NULL;
+    assert_int_equal(tr_event_open(&go, "go", NULL), TR_OK);
+    assert_int_equal(tr_event_set(go, LONG_MS), TR_OK);
+    /* The set, and the waiter asking twice: its word changed owner, and
+     * with no word to be had it subscribed, then asked again. */
+    s_await_requests(base, 3);
+    char line[128];
+    if (trt_read_line(g_rd, line, sizeof line, 0) >= 0)
+        fail_msg("the waiter woke on another event's set: \"%s\"", line);
+    assert_int_equal(tr_event_open(&w0, "w0", NULL), TR_OK);
+    assert_int_equal(tr_event_set(w0, LONG_MS), TR_OK);
+    s_expect("woke evicted 0");
+    trt_join_ok(&waiter, LONG_MS);
+    assert_int_equal(s_stats().events, TR__HUB_MAX_EVENTS);
+    close(fd);
+    tr_event_destroy(&go);
+    tr_event_destroy(&w0);
+
+    /* A watch from the ROUTER is a plain get. */
+    assert_int_equal(tr__hub_path(NULL, "ctl", path, sizeof path), TR_OK);
+    char address[300];
+    snprintf(address, sizeof address, "ipc://%s", path);
+    void *ctx = zmq_ctx_new();
+    void *raw = zmq_socket(ctx, ZMQ_DEALER);
+    int timeout = LONG_MS, zero = 0;
+    zmq_setsockopt(raw, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(raw, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(raw, address), 0);
+    Troupe__HubRequest req;
+    troupe__hub_request__init(&req);
+    req.id = 9;
+    req.op_case = TROUPE__HUB_REQUEST__OP_GET;
+    req.get = (char *)"go";
+    req.watch = true;
+    uint8_t buf[64];
+    size_t n = troupe__hub_request__pack(&req, buf);
+    assert_int_equal(zmq_send(raw, buf, n, 0), (int)n);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    assert_true(zmq_msg_recv(&m, raw, 0) >= 0);
+    Troupe__HubReply *r = troupe__hub_reply__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+    zmq_msg_close(&m);
+    assert_non_null(r);
+    assert_true(r->is_set);
+    assert_false(r->watched);
+    troupe__hub_reply__free_unpacked(r, NULL);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+
+    /* Later tests start from an empty table. */
+    s_hub_restart(&hub, true);
+    s_hub_stop(&hub);
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
 static void test_tcp_endpoints(void **state)
 {
     (void)state;
@@ -1057,11 +1198,13 @@ int main(void)
         cmocka_unit_test(test_many_waiters_all_wake),
         cmocka_unit_test(test_waiters_sleep_on_the_wake_word),
         cmocka_unit_test(test_set_clear_set_in_order),
-        cmocka_unit_test(test_lost_state_makes_a_new_wake_file),
+        cmocka_unit_test(test_a_slot_given_again_wakes_no_one_falsely),
+        cmocka_unit_test(test_a_pulse_across_a_lost_state_wakes),
         cmocka_unit_test(test_hub_restart_keeps_state),
         cmocka_unit_test(test_topics_filter),
         cmocka_unit_test(test_supervisor_reports),
         cmocka_unit_test(test_malformed_input_is_refused),
+        cmocka_unit_test(test_watches_never_crowd_out_a_set),
         cmocka_unit_test(test_tcp_endpoints),
         cmocka_unit_test(test_troupe_events_cli),
     };

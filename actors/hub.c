@@ -34,10 +34,10 @@
  * is claimed: there is no fsync, as for the rest of the run directory).
  *
  * Each record slot also has a word in <run dir>/.hub/wake (event_internal.h
- * says how it reads), bumped after the record is written and before the
- * change is published, then woken as a futex: a waiter in this system
- * sleeps on its event's word and wakes straight from the hub, without a
- * ZeroMQ message on the way. */
+ * says how it reads), which counts a change once it is written and
+ * answered, before it is published, and is then woken as a futex: a
+ * waiter in this system sleeps on its event's word and wakes straight from
+ * the hub, without a ZeroMQ message on the way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -152,11 +152,8 @@ static s_event *s_find(const char *name)
     return NULL;
 }
 
-/* Loads the state file at path; *fresh says whether it had no record or
- * damaged ones (then slots may not be what they were). */
-static int s_load(const char *path, bool *fresh)
+static int s_load(const char *path)
 {
-    *fresh = true;
     H.statefd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     H.events = calloc(TR__HUB_MAX_EVENTS, sizeof *H.events);
     if (H.statefd < 0 || H.events == NULL)
@@ -187,7 +184,6 @@ static int s_load(const char *path, bool *fresh)
     }
     if (damaged > 0)
         tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "%s: %zu damaged records skipped", path, damaged);
-    *fresh = H.nslots == 0 || damaged > 0;
     if (H.clock == 0 || damaged > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -198,80 +194,112 @@ static int s_load(const char *path, bool *fresh)
     return TR_OK;
 }
 
-static bool s_persist(const s_event *e)
+/* Writes e's record; false after logging why (unless quiet). */
+static bool s_persist(const s_event *e, bool quiet)
 {
     unsigned char r[REC_SIZE];
     s_record(e, r);
     if (pwrite(H.statefd, r, REC_SIZE, (off_t)(e->slot * REC_SIZE)) == REC_SIZE)
         return true;
-    tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "cannot write the state of %s: %s", e->name,
+    if (!quiet)
+        tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "cannot write the state of %s: %s", e->name,
            strerror(errno));
     return false;
 }
 
-/* Bumps the wake word of e's slot to say its state now, and wakes the
- * waiters sleeping on it. */
-static void s_wake(const s_event *e)
+/* Stores v in wake word w and wakes the waiters sleeping on it. */
+static void s_word_set(uint32_t *w, uint32_t v)
 {
-    if (H.wake == NULL || e->slot + 1 >= TR__HUB_WAKE_WORDS)
-        return;
-    uint32_t *w = &H.wake[e->slot + 1];
-    uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
-    __atomic_store_n(w, (((v >> 1) + 1) << 1) | (uint32_t)e->is_set, __ATOMIC_RELEASE);
+    __atomic_store_n(w, v, __ATOMIC_RELEASE);
     syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Maps the wake file at path. It is made anew (a new generation, under a
- * new inode) when fresh is set: the state file was empty or damaged, so
- * slots may now name other events than the words of the old file count;
- * waiters still on the old file learn of the new one at their next
- * answer. Otherwise each word is brought in line with its event, which
- * also wakes the waiters of a change the hub wrote but died before
- * bumping. Without the file, waiters fall back on the SUB. */
-static void s_wake_open(const char *path, bool fresh)
+static uint32_t *s_word(const s_event *e)
+{
+    return H.wake != NULL && e->slot + 1 < TR__HUB_WAKE_WORDS ? &H.wake[e->slot + 1] : NULL;
+}
+
+/* A change of e: its word counts one more change and says its state. */
+static void s_wake(const s_event *e)
+{
+    uint32_t *w = s_word(e);
+    if (w == NULL)
+        return;
+    uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
+    s_word_set(w, TR__WAKE_WORD(TR__WAKE_OWNER(v), TR__WAKE_COUNT(v) + 1, e->is_set));
+}
+
+/* e was just given its slot: the word gets the next owner number, so that
+ * a waiter still asleep on it for another event (the slot's earlier
+ * owner, or an event of a state file that was lost) wakes and asks again
+ * rather than take this event's changes for its own. */
+static void s_own(const s_event *e)
+{
+    uint32_t *w = s_word(e);
+    if (w != NULL)
+        s_word_set(w, TR__WAKE_WORD(TR__WAKE_OWNER(*w) + 1, 0, e->is_set));
+}
+
+/* Maps the wake file at path, made (with a new generation) when there is
+ * none of the right size. Its blocks are allocated now, so that no store
+ * into the mapping can fault on a full file system; without them, or the
+ * file, waiters use their subscriptions. Each known event's word is then
+ * brought in line with its state, and woken in any case: a hub killed
+ * between writing a change and bumping or waking its word leaves waiters
+ * asleep that this wakes (a waiter whose word did not change sleeps
+ * again). */
+static void s_wake_open(const char *path)
 {
     size_t size = TR__HUB_WAKE_WORDS * sizeof(uint32_t);
     char tmp[300];
     snprintf(tmp, sizeof tmp, "%s.new", path);
-    int fd = -1;
-    if (!fresh) {
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        struct stat st;
-        if (fd >= 0 && (fstat(fd, &st) != 0 || (size_t)st.st_size != size)) {
-            close(fd);
-            fd = -1;
-        }
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || (size_t)st.st_size != size)) {
+        close(fd);
+        fd = -1;
     }
-    bool made = fd < 0;
-    if (made) {
+    const char *why = NULL;
+    if (fd >= 0) {
+        if ((errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
+            why = "cannot allocate";
+    } else {
         unlink(tmp);
         fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         uint32_t gen = 0;
         while (gen == 0 && getrandom(&gen, sizeof gen, 0) == sizeof gen)
             ;
-        if (fd < 0 || ftruncate(fd, (off_t)size) != 0 || gen == 0 ||
-            pwrite(fd, &gen, sizeof gen, 0) != sizeof gen || rename(tmp, path) != 0) {
-            tr_log(TR_LOG_WARN, "TR-HUB-WAKE", "cannot make %s (%s): waiters use the "
-                   "subscription", path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
+        if (fd < 0)
+            why = "cannot make";
+        else if ((errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
+            why = "cannot allocate";
+        else if (gen == 0 || pwrite(fd, &gen, sizeof gen, 0) != sizeof gen ||
+                 rename(tmp, path) != 0)
+            why = "cannot make";
+        if (why != NULL)
             unlink(tmp);
-            return;
-        }
     }
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) {
-        tr_log(TR_LOG_WARN, "TR-HUB-WAKE", "cannot map %s (%s): waiters use the subscription",
+    void *p = MAP_FAILED;
+    if (why == NULL &&
+        (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        why = "cannot map";
+    if (fd >= 0)
+        close(fd);
+    if (why != NULL) {
+        tr_log(TR_LOG_WARN, "TR-HUB-WAKE", "%s %s (%s): waiters use their subscriptions", why,
                path, strerror(errno));
         return;
     }
     H.wake = p;
     for (size_t i = 0; i < H.n; i++) {
         const s_event *e = &H.events[i];
-        if (e->slot + 1 < TR__HUB_WAKE_WORDS &&
-            (__atomic_load_n(&H.wake[e->slot + 1], __ATOMIC_RELAXED) & 1) != e->is_set)
+        uint32_t *w = s_word(e);
+        if (w == NULL)
+            continue;
+        if (TR__WAKE_SET(*w) != e->is_set)
             s_wake(e);
+        else
+            syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
     }
 }
 
@@ -304,6 +332,10 @@ static void s_replay(const unsigned char *prefix, size_t len)
     bool exact_known = false;
     for (size_t i = 0; i < H.n; i++) {
         size_t tlen = tr__event_topic(H.events[i].name, topic);
+        /* An event never set (a record a watch made) is news only to a
+         * subscriber of exactly its topic. */
+        if (H.events[i].version == 0 && len != tlen)
+            continue;
         if (len <= tlen && memcmp(topic, prefix, len) == 0) {
             s_publish_event(&H.events[i]);
             H.st.replays++;
@@ -382,28 +414,55 @@ static bool s_notice(void)
     return true;
 }
 
-/* A new event at the end of the table, with the next slot; NULL when the
- * table is full (logged unless quiet). */
-static s_event *s_make(const char *name, bool quiet)
+/* What s_make changed, for s_unmake: a new entry, or an entry taken from
+ * an event never set (then its old contents). */
+static struct {
+    bool evicted;
+    s_event old;
+} s_undo;
+
+/* An event for name, with a slot: at the end of the table, or when the
+ * table is full and evict is set, in the place of an event never set (a
+ * record made by a watch, which a set must not be refused for). NULL when
+ * there is no room (logged unless quiet). Its record is the caller's to
+ * write; s_unmake takes it back if that fails. */
+static s_event *s_make(const char *name, bool quiet, bool evict)
 {
-    if (H.n == TR__HUB_MAX_EVENTS) {
-        if (!quiet)
-            tr_log(TR_LOG_WARN, "TR-HUB-FULL", "%s: the hub holds %d events already", name,
-                   TR__HUB_MAX_EVENTS);
-        return NULL;
+    s_event *e = NULL;
+    s_undo.evicted = false;
+    if (H.n < TR__HUB_MAX_EVENTS) {
+        e = &H.events[H.n++];
+        memset(e, 0, sizeof *e);
+        e->slot = H.nslots++;
+    } else {
+        for (size_t i = 0; evict && e == NULL && i < H.n; i++)
+            if (H.events[i].version == 0)
+                e = &H.events[i];
+        if (e == NULL) {
+            if (!quiet)
+                tr_log(TR_LOG_WARN, "TR-HUB-FULL", "%s: the hub holds %d events already",
+                       name, TR__HUB_MAX_EVENTS);
+            return NULL;
+        }
+        s_undo.evicted = true;
+        s_undo.old = *e;
+        size_t slot = e->slot;
+        memset(e, 0, sizeof *e);
+        e->slot = slot;
     }
-    s_event *e = &H.events[H.n++];
-    memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
-    e->slot = H.nslots++;
     return e;
 }
 
-/* Takes back the event s_make made last (its record was not written). */
-static void s_unmake(void)
+/* Takes back what s_make made (its record could not be written). */
+static void s_unmake(s_event *e)
 {
-    H.n--;
-    H.nslots--;
+    if (s_undo.evicted) {
+        *e = s_undo.old;
+    } else {
+        H.n--;
+        H.nslots--;
+    }
 }
 
 /* set or clear: only a change is written, published and counted, so that
@@ -414,7 +473,7 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
     if (e == NULL && !set)
         return; /* clear, version 0: as never set */
     bool made = e == NULL;
-    if (made && (e = s_make(name, false)) == NULL) {
+    if (made && (e = s_make(name, false, true)) == NULL) {
         r->rc = TR_ENOMEM;
         return;
     }
@@ -422,14 +481,16 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
         s_event old = *e;
         e->is_set = set;
         e->version = ++H.clock;
-        if (!s_persist(e)) {
+        if (!s_persist(e, false)) {
             *e = old;
             r->rc = TR_ESYSTEM;
             if (made) {
-                s_unmake();
+                s_unmake(e);
                 return;
             }
         } else {
+            if (made)
+                s_own(e);
             H.changed = e;
             H.st.changes++;
         }
@@ -440,22 +501,28 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
 
 /* get: the state, and for a watch the event's wake word, making its
  * record (clear, version 0) if it has none, so that its slot is fixed. A
- * watch the hub cannot serve (no wake file, the table full) is answered
- * without: the waiter then uses its subscription. */
+ * watch the hub cannot serve (no wake file, no room: a watch never takes
+ * another event's place) is answered without: the waiter then uses its
+ * subscription. */
 static void s_get(const char *name, bool watch, Troupe__HubReply *r)
 {
     s_event *e = s_find(name);
-    if (e == NULL && watch && H.wake != NULL && (e = s_make(name, true)) != NULL &&
-        !s_persist(e)) {
-        s_unmake();
-        e = NULL;
+    if (e == NULL && watch && H.wake != NULL && H.nslots + 1 < TR__HUB_WAKE_WORDS &&
+        (e = s_make(name, true, false)) != NULL) {
+        if (s_persist(e, true)) {
+            s_own(e);
+        } else {
+            s_unmake(e);
+            e = NULL;
+        }
     }
     r->is_set = e != NULL && e->is_set;
     r->version = e != NULL ? e->version : 0;
-    if (watch && e != NULL && H.wake != NULL && e->slot + 1 < TR__HUB_WAKE_WORDS) {
+    uint32_t *w = watch && e != NULL ? s_word(e) : NULL;
+    if (w != NULL) {
         r->watched = true;
         r->wake_index = (uint32_t)e->slot + 1;
-        r->wake_value = __atomic_load_n(&H.wake[e->slot + 1], __ATOMIC_RELAXED);
+        r->wake_value = __atomic_load_n(w, __ATOMIC_RELAXED);
         r->wake_gen = H.wake[0];
     }
 }
@@ -474,8 +541,10 @@ static void s_announce(void)
 }
 
 /* Handles one request of size bytes and packs the reply into out (room
- * for any reply); returns the reply's size, or 0 for no reply (id 0). */
-static size_t s_handle(const uint8_t *data, size_t size, uint8_t *out)
+ * for any reply); returns the reply's size, or 0 for no reply (id 0).
+ * local: it came on the local socket, from a process that can map the
+ * wake file; a watch from elsewhere is answered as a plain get. */
+static size_t s_handle(const uint8_t *data, size_t size, uint8_t *out, bool local)
 {
     Troupe__HubRequest *req = troupe__hub_request__unpack(NULL, size, data);
     Troupe__HubReply r;
@@ -499,7 +568,7 @@ static size_t s_handle(const uint8_t *data, size_t size, uint8_t *out)
             s_refuse("a control request with an invalid event name");
             r.rc = TR_EINVAL;
         } else if (req->op_case == TROUPE__HUB_REQUEST__OP_GET) {
-            s_get(name, req->watch, &r);
+            s_get(name, req->watch && local, &r);
         } else {
             s_change(name, req->op_case == TROUPE__HUB_REQUEST__OP_SET, &r);
         }
@@ -548,7 +617,7 @@ static bool s_request(void)
     uint8_t out[REPLY_MAX];
     size_t n;
     if (zmq_msg_more(&peer) && zmq_msg_recv(&m, H.ctl, 0) >= 0 && !zmq_msg_more(&m)) {
-        n = s_handle(zmq_msg_data(&m), zmq_msg_size(&m), out);
+        n = s_handle(zmq_msg_data(&m), zmq_msg_size(&m), out, false);
     } else {
         s_drain(H.ctl, &m);
         s_refuse("a control request of more than one frame");
@@ -630,7 +699,7 @@ static bool s_client_request(size_t i)
         r.rc = TR_EPROTO;
         n = troupe__hub_reply__pack(&r, out);
     } else {
-        n = s_handle(in, (size_t)k, out);
+        n = s_handle(in, (size_t)k, out, true);
     }
     /* A client whose socket is full is not reading: it will ask again. */
     if (n > 0)
@@ -710,14 +779,12 @@ static int s_setup(void *arg)
         tr_log(TR_LOG_ERROR, "TR-HUB-EXISTS", "another hub runs in this system");
         return 1;
     }
-    bool fresh;
-    if (tr__hub_path(NULL, "events", path, sizeof path) != TR_OK ||
-        s_load(path, &fresh) != TR_OK) {
+    if (tr__hub_path(NULL, "events", path, sizeof path) != TR_OK || s_load(path) != TR_OK) {
         tr_log(TR_LOG_ERROR, "TR-HUB-STATE", "cannot open %s: %s", path, strerror(errno));
         return 1;
     }
     if (tr__hub_path(NULL, "wake", path, sizeof path) == TR_OK)
-        s_wake_open(path, fresh);
+        s_wake_open(path);
     if (tr__hub_path(NULL, "req", path, sizeof path) != TR_OK || s_listen(path) != 0) {
         tr_log(TR_LOG_ERROR, "TR-HUB-BIND", "cannot bind %s: %s", path, strerror(errno));
         return 1;
