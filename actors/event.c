@@ -389,21 +389,20 @@ static int s_event_sockets(tr_event *ev, bool sub)
 }
 
 /* Takes one state received on the SUB: kept when newer than what was
- * known; returns whether it said "set" (a waiter wakes on it even if a
- * newer clear follows). Undecodable states are dropped. */
+ * known. Returns whether it was newer. Undecodable states are dropped. */
 static bool s_event_take(tr_event *ev, tr_msg *body)
 {
-    bool woke = false;
+    bool newer = false;
     Troupe__EventState *st =
         troupe__event_state__unpack(NULL, tr_msg_size(body), tr_msg_data(body));
     if (st != NULL && st->version > ev->version) {
         ev->version = st->version;
         ev->is_set = st->is_set;
-        woke = st->is_set;
+        newer = true;
     }
     if (st != NULL)
         troupe__event_state__free_unpacked(st, NULL);
-    return woke;
+    return newer;
 }
 
 /* Reads every state waiting on the SUB; returns whether one woke. */
@@ -416,16 +415,19 @@ static bool s_event_drain(tr_event *ev)
         if (rc == TR_EEMPTY || rc == TR_ESYSTEM || rc == TR_ECLOSED)
             return woke;
         if (rc == TR_OK)
-            woke = s_event_take(ev, &body) || woke;
+            woke = (s_event_take(ev, &body) && ev->is_set) || woke;
         tr_msg_close(&topic);
         tr_msg_close(&body);
     }
 }
 
 /* Receives states until one wakes this waiter (1), or until the time
- * `until` (0); -1 when the socket fails. The SUB's own blocking receive
- * (ZMQ_RCVTIMEO), rather than a poll then a receive, is what a plain
- * ZeroMQ subscriber does: it is on the path of every wake-up. */
+ * `until` (0); -1 when the socket fails. The waiter was told "clear" at
+ * the version it knows: any newer state wakes it, a set, or a clear whose
+ * set this subscription missed (changes alternate). The SUB's own
+ * blocking receive (ZMQ_RCVTIMEO), rather than a poll then a receive, is
+ * what a plain ZeroMQ subscriber does: it is on the path of every
+ * wake-up. */
 static int s_event_await(tr_event *ev, long long until)
 {
     for (;;) {

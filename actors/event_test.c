@@ -1049,6 +1049,86 @@ static void test_watches_never_crowd_out_a_set(void **state)
     trt_assert_no_children();
 }
 
+/* Writes a state-file record for name at slot, as the hub does (the
+ * layout is in docs/events.md, "Protocol"). */
+static void s_write_record(int slot, const char *name, bool is_set, uint64_t version)
+{
+    unsigned char r[128];
+    memset(r, 0, sizeof r);
+    memcpy(r, "TREV", 4);
+    r[4] = is_set;
+    for (int i = 0; i < 8; i++)
+        r[8 + i] = (unsigned char)(version >> (8 * i));
+    memcpy(r + 16, name, strlen(name));
+    uint32_t h = 2166136261u; /* FNV-1a of bytes 0..123 */
+    for (int i = 0; i < 124; i++)
+        h = (h ^ r[i]) * 16777619u;
+    for (int i = 0; i < 4; i++)
+        r[124 + i] = (unsigned char)(h >> (8 * i));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.hub/events", tr_sys_run_dir());
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, r, sizeof r, (off_t)slot * 128), 128);
+    close(fd);
+}
+
+/* A hub killed after writing a change that gave a slot to a new event,
+ * before it gave the slot's word a new owner number: the next hub starts
+ * every word under a new owner number, so the waiter of the event that
+ * lost the slot asks again rather than take the new event's set for its
+ * own. (The kill is simulated: SIGKILL, then the record the set would have
+ * written, written here.) */
+static void test_a_hub_killed_mid_change_wakes_no_one_falsely(void **state)
+{
+    (void)state;
+    s_pipe_open();
+    tr_actor *hub = s_hub_start();
+    s_hub_restart(&hub, true);
+    char path[256];
+    assert_int_equal(tr__hub_path(NULL, "req", path, sizeof path), TR_OK);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    for (int i = 0; i < TR__HUB_MAX_EVENTS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "w%d", i);
+        assert_true(s_watch_local(fd, name));
+    }
+    close(fd);
+    uint64_t base = s_others();
+    s_wait_arg w = {.event = "w0", .timeout_ms = LONG_MS, .expect = TR_OK};
+    tr_actor *waiter = s_spawn_waiter("displaced", &w);
+    s_expect("ready displaced");
+    s_await_requests(base, 1); /* asleep on slot 0's word */
+
+    assert_int_equal(tr_actor_kill(hub), TR_OK);
+    assert_int_equal(tr_actor_join(hub, LONG_MS), TR_OK);
+    tr_actor_destroy(&hub);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s_write_record(0, "go", true, (uint64_t)ts.tv_sec * 1000000u + 10000000u);
+    hub = s_hub_start();
+    g_stats_calls = 0;
+    /* The waiter asks again (no room for w0 now: no word), subscribes and
+     * asks once more; it must not have woken. */
+    s_await_requests(0, 2);
+    char line[128];
+    if (trt_read_line(g_rd, line, sizeof line, 0) >= 0)
+        fail_msg("the waiter woke on another event's change: \"%s\"", line);
+    tr_event *w0 = NULL;
+    assert_int_equal(tr_event_open(&w0, "w0", NULL), TR_OK);
+    assert_int_equal(tr_event_set(w0, LONG_MS), TR_OK);
+    s_expect("woke displaced 0");
+    trt_join_ok(&waiter, LONG_MS);
+    tr_event_destroy(&w0);
+    s_hub_restart(&hub, true); /* later tests start from an empty table */
+    s_hub_stop(&hub);
+    s_pipe_close();
+    trt_assert_no_children();
+}
+
 static void test_tcp_endpoints(void **state)
 {
     (void)state;
@@ -1205,6 +1285,7 @@ int main(void)
         cmocka_unit_test(test_supervisor_reports),
         cmocka_unit_test(test_malformed_input_is_refused),
         cmocka_unit_test(test_watches_never_crowd_out_a_set),
+        cmocka_unit_test(test_a_hub_killed_mid_change_wakes_no_one_falsely),
         cmocka_unit_test(test_tcp_endpoints),
         cmocka_unit_test(test_troupe_events_cli),
     };

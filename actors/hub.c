@@ -88,6 +88,7 @@ static struct {
     size_t n, nslots;
     uint32_t *wake;  /* the wake file, mapped; NULL: waiters use the SUB */
     s_event *changed; /* written, answered next, then woken and published */
+    bool changed_made; /* ... and given its slot by that change */
     uint64_t clock;
     Troupe__HubStats st;
     bool ready;
@@ -243,11 +244,7 @@ static void s_own(const s_event *e)
 /* Maps the wake file at path, made (with a new generation) when there is
  * none of the right size. Its blocks are allocated now, so that no store
  * into the mapping can fault on a full file system; without them, or the
- * file, waiters use their subscriptions. Each known event's word is then
- * brought in line with its state, and woken in any case: a hub killed
- * between writing a change and bumping or waking its word leaves waiters
- * asleep that this wakes (a waiter whose word did not change sleeps
- * again). */
+ * file, waiters use their subscriptions. */
 static void s_wake_open(const char *path)
 {
     size_t size = TR__HUB_WAKE_WORDS * sizeof(uint32_t);
@@ -267,8 +264,9 @@ static void s_wake_open(const char *path)
         unlink(tmp);
         fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         uint32_t gen = 0;
-        while (gen == 0 && getrandom(&gen, sizeof gen, 0) == sizeof gen)
-            ;
+        if (getrandom(&gen, sizeof gen, GRND_NONBLOCK) != sizeof gen)
+            gen = (uint32_t)tr__now_us() ^ ((uint32_t)getpid() << 16);
+        gen += gen == 0;
         if (fd < 0)
             why = "cannot make";
         else if ((errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
@@ -291,15 +289,27 @@ static void s_wake_open(const char *path)
         return;
     }
     H.wake = p;
-    for (size_t i = 0; i < H.n; i++) {
-        const s_event *e = &H.events[i];
-        uint32_t *w = s_word(e);
-        if (w == NULL)
-            continue;
-        if (TR__WAKE_SET(*w) != e->is_set)
-            s_wake(e);
-        else
-            syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Once the hub can be asked (its sockets bound): every word of the file
+ * gets a new owner number and the state of its slot's event, and is woken.
+ * What the previous hub left there cannot be trusted: it may have died
+ * between writing a change and counting it, or between giving a slot and
+ * its new owner number, and its state file may be lost, so that slots now
+ * go to other events. Every waiter asleep wakes and asks again, once per
+ * start; one whose event was set and cleared meanwhile sees a newer
+ * version in the answer. */
+static void s_wake_all(void)
+{
+    if (H.wake == NULL)
+        return;
+    static uint8_t set[TR__HUB_WAKE_WORDS];
+    for (size_t i = 0; i < H.n; i++)
+        if (H.events[i].slot + 1 < TR__HUB_WAKE_WORDS)
+            set[H.events[i].slot + 1] = H.events[i].is_set;
+    for (size_t k = 1; k < TR__HUB_WAKE_WORDS; k++) {
+        uint32_t v = __atomic_load_n(&H.wake[k], __ATOMIC_RELAXED);
+        s_word_set(&H.wake[k], TR__WAKE_WORD(TR__WAKE_OWNER(v) + 1, 0, set[k]));
     }
 }
 
@@ -489,9 +499,8 @@ static void s_change(const char *name, bool set, Troupe__HubReply *r)
                 return;
             }
         } else {
-            if (made)
-                s_own(e);
             H.changed = e;
+            H.changed_made = made;
             H.st.changes++;
         }
     }
@@ -535,6 +544,8 @@ static void s_announce(void)
 {
     if (H.changed == NULL)
         return;
+    if (H.changed_made)
+        s_own(H.changed);
     s_wake(H.changed);
     s_publish_event(H.changed);
     H.changed = NULL;
@@ -798,6 +809,7 @@ static int s_setup(void *arg)
      * including those that connect later. */
     if (zmq_send(H.in, "\x01", 1, 0) != 1)
         return 1;
+    s_wake_all();
     H.ready = true;
     tr_log(TR_LOG_INFO, "TR-HUB-START", "bound in %s; %zu events kept", dir, H.n);
     return 0;

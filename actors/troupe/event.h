@@ -225,7 +225,10 @@ int tr_event_fd(tr_event *ev);
  * about the event, and stores the latest state and version seen here (NULL
  * pointers are skipped): false and 0 before any news. It lags a change
  * made elsewhere by the time a message takes to arrive; tr_event_is_set
- * asks the hub instead. Errors: TR_EINVAL, TR_ESYSTEM. */
+ * asks the hub instead. A wait that woke on its wake word (a waiter in the
+ * hub's system, docs/events.md) counts as news of a set whose version is
+ * not known here: seen then says set, with the version known before,
+ * until a newer state arrives. Errors: TR_EINVAL, TR_ESYSTEM. */
 int tr_event_seen(tr_event *ev, bool *is_set, uint64_t *version);
 
 /* tr_event_name returns the event's name, owned by the handle. */
