@@ -1265,29 +1265,33 @@ static void test_troupe_events_cli(void **state)
     trt_assert_no_children();
 }
 
+#define TEST(f) cmocka_unit_test_teardown(f, trt_kill_children)
+
 int main(void)
 {
     trt_private_run_dir();
     if (getenv("TRT_FILTER") != NULL) /* e.g. TRT_FILTER='*restart*' */
         cmocka_set_test_filter(getenv("TRT_FILTER"));
+    /* A test that fails half-way leaves its actors running: the teardown
+     * kills them, so that the tests after it do not fail because of them. */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_hub),
-        cmocka_unit_test(test_set_before_subscribe_is_seen),
-        cmocka_unit_test(test_wait_timeout),
-        cmocka_unit_test(test_clear_then_wait_blocks),
-        cmocka_unit_test(test_many_waiters_all_wake),
-        cmocka_unit_test(test_waiters_sleep_on_the_wake_word),
-        cmocka_unit_test(test_set_clear_set_in_order),
-        cmocka_unit_test(test_a_slot_given_again_wakes_no_one_falsely),
-        cmocka_unit_test(test_a_pulse_across_a_lost_state_wakes),
-        cmocka_unit_test(test_hub_restart_keeps_state),
-        cmocka_unit_test(test_topics_filter),
-        cmocka_unit_test(test_supervisor_reports),
-        cmocka_unit_test(test_malformed_input_is_refused),
-        cmocka_unit_test(test_watches_never_crowd_out_a_set),
-        cmocka_unit_test(test_a_hub_killed_mid_change_wakes_no_one_falsely),
-        cmocka_unit_test(test_tcp_endpoints),
-        cmocka_unit_test(test_troupe_events_cli),
+        TEST(test_no_hub),
+        TEST(test_set_before_subscribe_is_seen),
+        TEST(test_wait_timeout),
+        TEST(test_clear_then_wait_blocks),
+        TEST(test_many_waiters_all_wake),
+        TEST(test_waiters_sleep_on_the_wake_word),
+        TEST(test_set_clear_set_in_order),
+        TEST(test_a_slot_given_again_wakes_no_one_falsely),
+        TEST(test_a_pulse_across_a_lost_state_wakes),
+        TEST(test_hub_restart_keeps_state),
+        TEST(test_topics_filter),
+        TEST(test_supervisor_reports),
+        TEST(test_malformed_input_is_refused),
+        TEST(test_watches_never_crowd_out_a_set),
+        TEST(test_a_hub_killed_mid_change_wakes_no_one_falsely),
+        TEST(test_tcp_endpoints),
+        TEST(test_troupe_events_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

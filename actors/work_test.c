@@ -7,7 +7,6 @@
  * counters polled with a deadline, never on sleeps. Each test has brokers
  * of its own names, since a journal outlives its broker (that is the
  * point). TRT_FILTER='*restart*' runs one case. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -1137,23 +1136,7 @@ static int s_teardown(void **state)
     trt_report_close(&g_rd, &g_wr);
     trt_report_close(&g_gate_rd, &g_gate_wr);
     trt_report_close(&g_log_rd, &g_log_wr);
-    DIR *d = opendir("/proc/self/task");
-    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
-        char path[300], buf[4096];
-        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-        FILE *f = fopen(path, "re");
-        size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f != NULL)
-            fclose(f);
-        buf[n] = '\0';
-        for (char *p = strtok(buf, " \n"); p != NULL; p = strtok(NULL, " \n")) {
-            kill((pid_t)atoi(p), SIGKILL);
-            waitpid((pid_t)atoi(p), NULL, 0);
-        }
-    }
-    if (d != NULL)
-        closedir(d);
-    return 0;
+    return trt_kill_children(NULL);
 }
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)

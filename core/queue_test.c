@@ -897,26 +897,30 @@ static void test_late_producer_reaches_busy_consumer(void **state)
     trt_assert_no_children();
 }
 
+#define TEST(f) cmocka_unit_test_teardown(f, trt_kill_children)
+
 int main(void)
 {
     trt_private_run_dir();
+    /* A test that fails half-way leaves its actors running: the teardown
+     * kills them, so that the tests after it do not fail because of them. */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_result_codes),
-        cmocka_unit_test(test_late_consumer_sees_closed_stream),
-        cmocka_unit_test(test_competing_consumers_get_each_message_once),
-        cmocka_unit_test(test_end_of_stream_three_producers_four_consumers),
-        cmocka_unit_test(test_late_consumers_get_their_share),
-        cmocka_unit_test(test_producer_exiting_right_after_last_put_loses_nothing),
-        cmocka_unit_test(test_consumer_death_loses_at_most_its_window),
-        cmocka_unit_test(test_waiting_close_does_not_spin),
-        cmocka_unit_test(test_many_consumers_small_capacity),
-        cmocka_unit_test(test_nowait_consumer),
-        cmocka_unit_test(test_multipart_messages_arrive_whole),
-        cmocka_unit_test(test_batches_arrive_whole_and_in_order),
-        cmocka_unit_test(test_messages_put_one_at_a_time_arrive_whole),
-        cmocka_unit_test(test_late_producer_reaches_busy_consumer),
-        cmocka_unit_test(test_foreign_producer_cannot_harm_consumer),
-        cmocka_unit_test(test_foreign_consumer_cannot_harm_producer),
+        TEST(test_result_codes),
+        TEST(test_late_consumer_sees_closed_stream),
+        TEST(test_competing_consumers_get_each_message_once),
+        TEST(test_end_of_stream_three_producers_four_consumers),
+        TEST(test_late_consumers_get_their_share),
+        TEST(test_producer_exiting_right_after_last_put_loses_nothing),
+        TEST(test_consumer_death_loses_at_most_its_window),
+        TEST(test_waiting_close_does_not_spin),
+        TEST(test_many_consumers_small_capacity),
+        TEST(test_nowait_consumer),
+        TEST(test_multipart_messages_arrive_whole),
+        TEST(test_batches_arrive_whole_and_in_order),
+        TEST(test_messages_put_one_at_a_time_arrive_whole),
+        TEST(test_late_producer_reaches_busy_consumer),
+        TEST(test_foreign_producer_cannot_harm_consumer),
+        TEST(test_foreign_consumer_cannot_harm_producer),
     };
     /* TRT_ONLY="name,name": run just those, in that order (for debugging). */
     const char *only = getenv("TRT_ONLY");

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,29 @@ void trt_assert_no_children(void)
     int n = trt_children(getpid(), &zombies);
     assert_int_equal(zombies, 0);
     assert_int_equal(n, 0);
+}
+
+int trt_kill_children(void **state)
+{
+    (void)state;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        char path[300], buf[4096];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+        FILE *f = fopen(path, "re");
+        size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        buf[n] = '\0';
+        char *save = NULL;
+        for (char *p = strtok_r(buf, " \n", &save); p != NULL; p = strtok_r(NULL, " \n", &save)) {
+            kill((pid_t)atoi(p), SIGKILL);
+            waitpid((pid_t)atoi(p), NULL, 0);
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    return 0;
 }
 
 void trt_join_ok(tr_actor **a, int timeout_ms)

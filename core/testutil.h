@@ -47,6 +47,12 @@ int trt_reap_orphans(void);
  * that forks ends with it. */
 void trt_assert_no_children(void);
 
+/* Kills (SIGKILL) and reaps every child of this process, of any of its
+ * threads. For a teardown after a test that failed half-way: its handles
+ * went with its stack, and what it left running would otherwise fail the
+ * tests after it. Usable as a cmocka teardown (always returns 0). */
+int trt_kill_children(void **state);
+
 /* Joins actor *a (waiting at most timeout_ms), fails the test unless it
  * exited with 0, and destroys the handle. */
 struct tr_actor;
