@@ -183,13 +183,13 @@ static void s_on_submit(int i, tr__rbuf *r)
             count++;
         } else {
             if (count > 0)
-                tr__bk_ack_push(p->pno, first, count, mark);
+                tr__bk_ack_push(p->pno, first, count);
             first = id;
             count = 1;
         }
     }
     if (count > 0)
-        tr__bk_ack_push(p->pno, first, count, mark);
+        tr__bk_ack_push(p->pno, first, count);
     if (r->bad || !tr__rbuf_done(r))
         s_refuse(p->name, "malformed SUBMIT (its whole tasks were taken)");
     /* Acknowledged once written: a producer resends what is not. */

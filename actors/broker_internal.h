@@ -138,13 +138,12 @@ void tr__bk_peer_forget(int i);
 void tr__bk_worker_lost(int i, bool charge, const char *why);
 void tr__bk_held_remove(tr__bpeer *w, uint32_t t);
 /* Queues the acknowledgement of ids [first, first + count) of producer
- * pno, merged with the last one queued when they touch, unless that one is
- * below mark: the caller takes back what it queued from mark on if its
- * journal write fails, and commits it otherwise. Out of memory, it is
- * dropped: the producer sends those tasks again, and they are acknowledged
- * then. */
-void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count, size_t mark);
-/* Commits what was queued from mark on: merged with what was queued before
+ * pno. The caller notes nacks first (its mark): it takes back what it
+ * queued from mark on if its journal write fails, and commits it
+ * otherwise. Out of memory, it is dropped: the producer sends those tasks
+ * again, and they are acknowledged then. */
+void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count);
+/* Commits what was queued from mark on: merged with the ranges before it
  * where they touch, so that a producer that sends faster than it reads
  * leaves a few long ranges waiting, not one per frame. */
 void tr__bk_ack_commit(uint32_t pno, size_t mark);

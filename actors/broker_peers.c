@@ -124,16 +124,9 @@ void tr__bk_held_remove(tr__bpeer *w, uint32_t t)
  * acknowledgements, which only costs it a resend. */
 #define MAX_ACK_RANGES 65536
 
-void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count, size_t mark)
+void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count)
 {
     tr__bproducer *p = &B.producers[pno];
-    if (p->nacks > mark) {
-        uint64_t *last = &p->acks[2 * (p->nacks - 1)];
-        if (first == last[0] + last[1]) {
-            last[1] += count;
-            return;
-        }
-    }
     if (p->nacks == MAX_ACK_RANGES)
         return;
     if (p->nacks == p->capacks) {
@@ -152,10 +145,10 @@ void tr__bk_ack_push(uint32_t pno, uint64_t first, uint64_t count, size_t mark)
 void tr__bk_ack_commit(uint32_t pno, size_t mark)
 {
     tr__bproducer *p = &B.producers[pno];
-    if (mark == 0 || mark >= p->nacks)
+    if (p->nacks == 0)
         return;
-    size_t to = mark - 1;
-    for (size_t k = mark; k < p->nacks; k++) {
+    size_t to = mark > 0 ? mark - 1 : 0;
+    for (size_t k = to + 1; k < p->nacks; k++) {
         uint64_t *last = &p->acks[2 * to];
         if (p->acks[2 * k] == last[0] + last[1]) {
             last[1] += p->acks[2 * k + 1];

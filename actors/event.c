@@ -657,15 +657,16 @@ int tr_event_wait(tr_event *ev, int timeout_ms)
         if (r == S_NO_FUTEX) {
             ev->no_futex = true;
             words_ok = false;
+            r = S_NO_WORD;
         }
-        if ((r == S_NO_WORD || r == S_NO_FUTEX) && ev->sub == NULL) {
+        if (r == S_NO_WORD) {
             /* No word to sleep on: the subscription instead, made before
              * asking again, so that no state is lost in between. */
-            if ((rc = s_event_sockets(ev, true)) != TR_OK)
-                return rc;
-            continue;
-        }
-        if (r == S_NO_WORD || r == S_NO_FUTEX) {
+            if (ev->sub == NULL) {
+                if ((rc = s_event_sockets(ev, true)) != TR_OK)
+                    return rc;
+                continue;
+            }
             r = s_event_await(ev, until);
             if (r != 0)
                 return r > 0 ? TR_OK : TR_ESYSTEM;

@@ -56,6 +56,22 @@ static void s_expect(const char *want)
         fail_msg("expected \"%s\", got \"%s\"", want, line);
 }
 
+/* Reads n lines "<word> <prefix>-<i>...", in any order of i; "woke" lines
+ * must also say TR_OK (end in " 0"). */
+static void s_expect_lines(int n, const char *word, const char *prefix)
+{
+    char want[64];
+    int len = snprintf(want, sizeof want, "%s %s-", word, prefix);
+    for (int i = 0; i < n; i++) {
+        char line[128];
+        s_line(line, sizeof line);
+        if (strncmp(line, want, (size_t)len) != 0)
+            fail_msg("expected \"%s...\", got \"%s\"", want, line);
+        if (strcmp(word, "woke") == 0)
+            assert_string_equal(line + strlen(line) - 2, " 0");
+    }
+}
+
 /* ---- the hub and its counters ------------------------------------------------- */
 
 static tr_actor *s_hub_start(void)
@@ -137,6 +153,27 @@ static tr_actor *s_spawn_waiter(const char *name, s_wait_arg *arg)
     tr_actor *a = NULL;
     assert_int_equal(tr_actor_spawn(&a, name, s_waiter, arg, &o), TR_OK);
     return a;
+}
+
+/* Spawns n waiters named "<prefix>-<i>", waiter i with args[i % nargs],
+ * and reads their n "ready" lines. */
+static void s_spawn_waiters(tr_actor **a, int n, const char *prefix, s_wait_arg **args,
+                            int nargs)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s-%d", prefix, i);
+        a[i] = s_spawn_waiter(name, args[i % nargs]);
+    }
+    s_expect_lines(n, "ready", prefix);
+}
+
+/* Reads the n waiters' "woke" lines, each saying TR_OK, and joins them. */
+static void s_all_woke(tr_actor **a, int n, const char *prefix)
+{
+    s_expect_lines(n, "woke", prefix);
+    for (int i = 0; i < n; i++)
+        trt_join_ok(&a[i], LONG_MS);
 }
 
 /* ---- subscribers ------------------------------------------------------------- */
@@ -334,28 +371,12 @@ static void test_many_waiters_all_wake(void **state)
     /* Half open their own handle, half use the one they inherited. */
     s_wait_arg own = {.event = "start", .timeout_ms = LONG_MS, .expect = TR_OK};
     s_wait_arg inherited = {.ev = ev, .timeout_ms = LONG_MS, .expect = TR_OK};
-    for (int i = 0; i < N; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "waiter-%d", i);
-        a[i] = s_spawn_waiter(name, i % 2 ? &own : &inherited);
-    }
-    for (int i = 0; i < N; i++) {
-        char line[128];
-        s_line(line, sizeof line);
-        assert_true(strncmp(line, "ready waiter-", 13) == 0);
-    }
-    /* Every waiter has had its answer (clear): all wait on their
-     * subscriptions now. */
+    s_wait_arg *args[] = {&inherited, &own};
+    s_spawn_waiters(a, N, "waiter", args, 2);
+    /* Every waiter has had its answer (clear): all wait now. */
     s_await_requests(base, N);
     assert_int_equal(tr_event_set(ev, LONG_MS), TR_OK);
-    for (int i = 0; i < N; i++) {
-        char line[128];
-        s_line(line, sizeof line);
-        assert_true(strncmp(line, "woke waiter-", 12) == 0);
-        assert_string_equal(line + strlen(line) - 2, " 0");
-    }
-    for (int i = 0; i < N; i++)
-        trt_join_ok(&a[i], LONG_MS);
+    s_all_woke(a, N, "waiter");
     tr_event_destroy(&ev);
     s_hub_stop(&hub);
     s_pipe_close();
@@ -378,27 +399,12 @@ static void test_waiters_sleep_on_the_wake_word(void **state)
     enum { N = 3 };
     tr_actor *a[N];
     s_wait_arg w = {.event = "pulse", .timeout_ms = LONG_MS, .expect = TR_OK};
-    for (int i = 0; i < N; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "sleeper-%d", i);
-        a[i] = s_spawn_waiter(name, &w);
-    }
-    for (int i = 0; i < N; i++) {
-        char line[128];
-        s_line(line, sizeof line);
-        assert_true(strncmp(line, "ready sleeper-", 14) == 0);
-    }
+    s_wait_arg *args[] = {&w};
+    s_spawn_waiters(a, N, "sleeper", args, 1);
     s_await_requests(base, N);
     assert_int_equal(tr_event_set(ev, LONG_MS), TR_OK);
     assert_int_equal(tr_event_clear(ev, LONG_MS), TR_OK);
-    for (int i = 0; i < N; i++) {
-        char line[128];
-        s_line(line, sizeof line);
-        assert_true(strncmp(line, "woke sleeper-", 13) == 0);
-        assert_string_equal(line + strlen(line) - 2, " 0");
-    }
-    for (int i = 0; i < N; i++)
-        trt_join_ok(&a[i], LONG_MS);
+    s_all_woke(a, N, "sleeper");
     assert_int_equal(s_stats().replays, replays);
     tr_event_destroy(&ev);
     s_hub_stop(&hub);
@@ -831,6 +837,19 @@ static void test_supervisor_reports(void **state)
     trt_assert_no_children();
 }
 
+/* A connection to the hub's local socket (.hub/req). */
+static int s_local_connect(void)
+{
+    char path[256];
+    assert_int_equal(tr__hub_path(NULL, "req", path, sizeof path), TR_OK);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
 /* Sends frames on a raw DEALER to the hub's ctl and returns the rc of the
  * reply. */
 static int s_raw_request(void *sock, const void *frames[], const size_t sizes[], int n)
@@ -886,12 +905,7 @@ static void test_malformed_input_is_refused(void **state)
 
     /* The same on the local clients' socket: garbage, and a packet larger
      * than a request may be. */
-    assert_int_equal(tr__hub_path(NULL, "req", path, sizeof path), TR_OK);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    assert_true(strlen(path) < sizeof sa.sun_path);
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    int fd = s_local_connect();
     static uint8_t big[4096];
     const void *packets[] = {"\xff\xff\xff", big};
     size_t psize[] = {3, sizeof big};
@@ -961,6 +975,19 @@ static bool s_watch_local(int fd, char *name)
     return watched;
 }
 
+/* Fills the hub's table with records made by watches, of events "w0" to
+ * "w4095", on a local connection that it returns. */
+static int s_fill_with_watches(void)
+{
+    int fd = s_local_connect();
+    for (int i = 0; i < TR__HUB_MAX_EVENTS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "w%d", i);
+        assert_true(s_watch_local(fd, name));
+    }
+    return fd;
+}
+
 /* Waits on events never set fill the hub's table with their records, yet
  * a set of a new event still finds room: it takes the place of one of
  * them, whose waiter asks again and waits on its subscription. A watch
@@ -971,17 +998,7 @@ static void test_watches_never_crowd_out_a_set(void **state)
     s_pipe_open();
     tr_actor *hub = s_hub_start();
     s_hub_restart(&hub, true);
-    char path[256];
-    assert_int_equal(tr__hub_path(NULL, "req", path, sizeof path), TR_OK);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    for (int i = 0; i < TR__HUB_MAX_EVENTS; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "w%d", i);
-        assert_true(s_watch_local(fd, name));
-    }
+    int fd = s_fill_with_watches();
     assert_int_equal(s_stats().events, TR__HUB_MAX_EVENTS);
     char one_more[] = "one-more";
     assert_false(s_watch_local(fd, one_more)); /* no room, and no eviction */
@@ -1012,6 +1029,7 @@ static void test_watches_never_crowd_out_a_set(void **state)
     tr_event_destroy(&w0);
 
     /* A watch from the ROUTER is a plain get. */
+    char path[256];
     assert_int_equal(tr__hub_path(NULL, "ctl", path, sizeof path), TR_OK);
     char address[300];
     snprintf(address, sizeof address, "ipc://%s", path);
@@ -1085,17 +1103,7 @@ static void test_a_hub_killed_mid_change_wakes_no_one_falsely(void **state)
     s_pipe_open();
     tr_actor *hub = s_hub_start();
     s_hub_restart(&hub, true);
-    char path[256];
-    assert_int_equal(tr__hub_path(NULL, "req", path, sizeof path), TR_OK);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    for (int i = 0; i < TR__HUB_MAX_EVENTS; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "w%d", i);
-        assert_true(s_watch_local(fd, name));
-    }
+    int fd = s_fill_with_watches();
     close(fd);
     uint64_t base = s_others();
     s_wait_arg w = {.event = "w0", .timeout_ms = LONG_MS, .expect = TR_OK};

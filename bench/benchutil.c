@@ -2,9 +2,11 @@
 #include "bench/benchutil.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 long long trb_now_ns(void)
@@ -39,4 +41,20 @@ long trb_parse_long(const char *prog, const char *s, const char *flag, long min,
         exit(2);
     }
     return v;
+}
+
+void trb_common_option(const char *arg, int *table, void (*usage)(FILE *))
+{
+    if (strcmp(arg, "--json") == 0) {
+        if (table != NULL)
+            *table = 0;
+        return;
+    }
+    if (strcmp(arg, "--table") == 0 && table != NULL) {
+        *table = 1;
+        return;
+    }
+    bool help = strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+    usage(help ? stdout : stderr);
+    exit(help ? 0 : 2);
 }

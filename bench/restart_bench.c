@@ -767,15 +767,8 @@ int main(int argc, char **argv)
             tree = trb_parse_long("restart_bench", next, "--tree", 0, 4096), i++;
         else if (strcmp(argv[i], "--reps") == 0)
             reps = trb_parse_long("restart_bench", next, "--reps", 0, 64), i++;
-        else if (strcmp(argv[i], "--json") == 0)
-            ; /* the only output format; accepted as the other benches do */
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            s_usage(stdout);
-            return 0;
-        } else {
-            s_usage(stderr);
-            return 2;
-        }
+        else /* --json is the only output format, accepted as the others do */
+            trb_common_option(argv[i], NULL, s_usage);
     }
     if (reps < 1)
         reps = 1;

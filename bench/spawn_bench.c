@@ -147,16 +147,8 @@ int main(int argc, char **argv)
             n = trb_parse_long("spawn_bench", i + 1 < argc ? argv[++i] : NULL, "--n", 1, LONG_MAX);
         } else if (strcmp(argv[i], "--rounds") == 0) {
             rounds = trb_parse_long("spawn_bench", i + 1 < argc ? argv[++i] : NULL, "--rounds", 1, LONG_MAX);
-        } else if (strcmp(argv[i], "--json") == 0) {
-            table = 0;
-        } else if (strcmp(argv[i], "--table") == 0) {
-            table = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            s_usage(stdout);
-            return 0;
         } else {
-            s_usage(stderr);
-            return 2;
+            trb_common_option(argv[i], &table, s_usage);
         }
     }
     if (rounds > n || rounds > 1000) {

@@ -576,16 +576,8 @@ int main(int argc, char **argv)
             }
             want[v] = any = true;
             i++;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            table = 0;
-        } else if (strcmp(argv[i], "--table") == 0) {
-            table = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            s_usage(stdout);
-            return 0;
         } else {
-            s_usage(stderr);
-            return 2;
+            trb_common_option(argv[i], &table, s_usage);
         }
     }
     if (!any)
